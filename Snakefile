@@ -1,0 +1,25 @@
+# hearflow: HEAR 2021 experiments of "The Ability of Self-Supervised Speech Models for Audio
+# Representations" as one DAG. Wiring only: settings in params.yaml, logic in src/hearflow.
+#
+#   snakemake -n                                  # plan the demo suite
+#   snakemake --cores all                         # run it locally
+#   snakemake --profile profiles/slurm            # run it on a Slurm cluster
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/embed.smk"
+include: "rules/ensemble.smk"
+include: "rules/probe.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up this checkout on a fresh machine: a virtualenv in .venv with the pinned packages.
+# Idempotent: a second run only checks the pins. Needs Python 3.11 (python3.11 or python3).
+#   ./bootstrap.sh && . .venv/bin/activate
+set -euo pipefail
+cd "$(dirname "$0")"
+py=${PYTHON:-$(command -v python3.11 || command -v python3)}
+"$py" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"hearflow needs Python 3.11, found {sys.version.split()[0]}"'
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade "pip==25.3"
+# torch first, pinned, so no resolver ever picks a newer one that breaks torchaudio.
+.venv/bin/python -m pip install -q "torch==2.9.1" "torchaudio==2.9.1"
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
+.venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc' 2>/dev/null \
+  || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }
+echo "bootstrap: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,0 +1,73 @@
+import os
+import re
+from os.path import exists
+
+from hearflow.config import make_plan, validate_params
+from hearflow.data import archive_name, archive_url
+
+validate_params(config)
+PLAN = make_plan(config)
+LOCAL_MIRROR = "://" not in PLAN.mirror
+# Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p
+)
+
+
+envvars:
+    "PYTHONPATH",
+
+
+def _one_of(names):
+    return "|".join(re.escape(str(n)) for n in sorted(names, key=str))
+
+
+wildcard_constraints:
+    task=_one_of(PLAN.tasks),
+    model=_one_of(PLAN.models),
+    cfg=_one_of(PLAN.configs),
+    rate=_one_of(r for r in PLAN.rates if r != 48000),
+    table=_one_of(PLAN.tables),
+
+
+def task_dir(rate, task):
+    """A HEAR task directory with its audio at `rate` Hz."""
+    return f"data/tasks/{rate}/{task}"
+
+
+def member_dir(model, task):
+    return f"results/members/{model}/{task}"
+
+
+def config_dir(cfg, task):
+    return f"results/configs/{cfg}/{task}"
+
+
+def scores_file(cfg, task):
+    return f"results/probe/{cfg}/{task}/scores.json"
+
+
+def final_outputs():
+    """Every target of the active suite: metrics and one table per ablation group."""
+    return ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
+
+
+def mirror_file(wildcards):
+    """A local mirror's archive is an input until it has been fetched (so Snakemake builds
+    the demo mirror first); like the network, the mirror is not needed once it has been."""
+    name = archive_name(wildcards.task)
+    if LOCAL_MIRROR and not exists(f"data/archives/{name}"):
+        return [f"{PLAN.mirror}/{name}"]
+    return []
+
+
+def standin_dir(model):
+    return f"data/models/{model}"
+
+
+def load_options(model):
+    """load_model options; a stand-in's checkpoint is the folder rule `standin` writes."""
+    spec = PLAN.models[model]
+    if "standin" in spec:
+        return dict(spec["options"], checkpoint=standin_dir(model), stand_in=True)
+    return dict(spec["options"])

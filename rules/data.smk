@@ -1,0 +1,64 @@
+# Data phase: (demo synthesis) -> download + verify -> extract -> resample.
+if PLAN.suite == "demo":
+
+    rule demo_archive:
+        output:
+            f"{PLAN.mirror}/hear2021-{{task}}-48000.tar.gz",
+        params:
+            seed=config["seed"],
+            scale=config["demo"]["scale"],
+        log:
+            "logs/demo_archive/{task}.log",
+        conda:
+            "../envs/data.yaml"
+        script:
+            "../scripts/demo_archive.py"
+
+
+rule download:
+    input:
+        mirror_file,
+    output:
+        "data/archives/hear2021-{task}-48000.tar.gz",
+    params:
+        url=lambda w: archive_url(PLAN.mirror, w.task),
+        lock=PLAN.checksums,
+    log:
+        "logs/download/{task}.log",
+    retries: 2
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/download.py"
+
+
+rule extract:
+    input:
+        "data/archives/hear2021-{task}-48000.tar.gz",
+    output:
+        directory("data/tasks/48000/{task}"),
+    log:
+        "logs/extract/{task}.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/extract.py"
+
+
+rule resample:
+    input:
+        "data/tasks/48000/{task}",
+    output:
+        directory("data/tasks/{rate}/{task}"),
+    threads: 2
+    log:
+        "logs/resample/{rate}/{task}.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/resample.py"
+
+
+rule data_all:
+    input:
+        [task_dir(rate, task) for rate in PLAN.rates for task in PLAN.tasks],

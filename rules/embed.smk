@@ -1,0 +1,42 @@
+# Embedding phase: one job per (model, task), one forward pass per clip, all layers kept.
+
+
+rule standin:
+    output:
+        directory("data/models/{model}"),
+    params:
+        spec=lambda w: PLAN.models[w.model]["standin"],
+        seed=config["seed"],
+    log:
+        "logs/standin/{model}.log",
+    conda:
+        "../envs/models.yaml"
+    script:
+        "../scripts/standin.py"
+
+
+rule embed:
+    input:
+        task=lambda w: task_dir(PLAN.rate(w.model), w.task),
+        checkpoint=lambda w: [standin_dir(w.model)] if "standin" in PLAN.models[w.model] else [],
+    output:
+        directory("results/members/{model}/{task}"),
+    params:
+        module=lambda w: PLAN.models[w.model]["module"],
+        options=lambda w: load_options(w.model),
+        batch_size=PLAN.embed["batch_size"],
+        device=PLAN.embed["device"],
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        "logs/embed/{model}/{task}.log",
+    conda:
+        "../envs/models.yaml"
+    script:
+        "../scripts/embed.py"
+
+
+rule embed_all:
+    input:
+        [member_dir(model, task) for model in PLAN.models for task in PLAN.tasks],

@@ -1,0 +1,12 @@
+"""Synthesize one demo task and pack it like a public HEAR archive."""
+from pathlib import Path
+
+from hearflow.demo import build_archive
+from hearflow.smk import run
+
+
+def main(smk):
+    build_archive(smk.wildcards.task, Path(smk.output[0]), seed=smk.params.seed, scale=smk.params.scale)
+
+
+run(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,12 @@
+"""Fetch one task archive, verified against the committed checksum lock."""
+from pathlib import Path
+
+from hearflow.data import ChecksumLock, fetch
+from hearflow.smk import run
+
+
+def main(smk):
+    fetch(smk.params.url, Path(smk.output[0]), lock=ChecksumLock(Path(smk.params.lock)))
+
+
+run(snakemake, main)  # noqa: F821

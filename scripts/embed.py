@@ -1,0 +1,18 @@
+"""Embed one task with one model: one forward pass per clip, every view written."""
+from pathlib import Path
+
+from hearflow.embed import embed_task
+from hearflow.smk import run, set_threads
+
+
+def main(smk):
+    set_threads(smk.threads)
+    embed_task(
+        Path(smk.input.task), Path(smk.output[0]),
+        module=smk.params.module, options=dict(smk.params.options),
+        batch_size=smk.params.batch_size, device=smk.params.device,
+        provenance={"model": smk.wildcards.model},
+    )
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,17 @@
+"""Probe one configuration on one task with the HEAR protocol."""
+from pathlib import Path
+
+from hearflow.probe_job import run_probe
+from hearflow.smk import run, set_threads
+
+
+def main(smk):
+    set_threads(smk.threads)
+    run_probe(
+        Path(smk.input[0]), Path(smk.output[0]),
+        engine=smk.params.engine, grid=dict(smk.params.grid),
+        max_grid_points=smk.params.max_grid_points, seed=smk.params.seed,
+    )
+
+
+run(snakemake, main)  # noqa: F821

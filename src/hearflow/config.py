@@ -1,0 +1,156 @@
+"""params.yaml: validation and the plan of one run (which tasks, models, configs, rates).
+
+Imports nothing heavy: Snakemake calls this at parse time, `snakemake -n` stays fast.
+
+    params = load_params("params.yaml")          # validated, or ParamsError naming the key
+    plan = make_plan(params)                     # the active suite, substitutes applied
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "schemas" / "params.schema.yaml"
+MODULE_RATES = {"ssl": 16000, "crepe": 16000}  # input sample rate of each model module
+
+
+class ParamsError(ValueError):
+    """params.yaml is invalid; the message names the key."""
+
+
+@cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_params(params: dict) -> None:
+    """Check params against the schema and across sections; raise ParamsError naming the key."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        lines = [f"params: {_where(e.absolute_path)}: {e.message}" for e in errors[:5]]
+        raise ParamsError("\n".join(lines))
+    models, configs = params["models"], params["configs"]
+    problems = []
+    if params["suite"] not in params["suites"]:
+        problems.append(f"suite: {params['suite']!r} is not defined under suites ({sorted(params['suites'])})")
+    for name, cfg in configs.items():
+        for i, m in enumerate(cfg["members"]):
+            if m["model"] not in models:
+                problems.append(f"configs.{name}.members.{i}.model: unknown model {m['model']!r} (models: {sorted(models)})")
+        if cfg["combine"] == "single" and len(cfg["members"]) != 1:
+            problems.append(f"configs.{name}.combine: 'single' takes exactly one member, got {len(cfg['members'])}")
+    for sname, suite in params["suites"].items():
+        for i, c in enumerate(suite["configs"]):
+            if c not in configs:
+                problems.append(f"suites.{sname}.configs.{i}: unknown config {c!r}")
+        for real, sub in suite["substitutes"].items():
+            for key, model in ((f"suites.{sname}.substitutes.{real}", real), (f"suites.{sname}.substitutes.{real}", sub)):
+                if model not in models:
+                    problems.append(f"{key}: unknown model {model!r}")
+    for table, names in params["report"]["tables"].items():
+        for i, c in enumerate(names):
+            if c not in configs:
+                problems.append(f"report.tables.{table}.{i}: unknown config {c!r}")
+    if problems:
+        raise ParamsError("\n".join(f"params: {p}" for p in problems))
+
+
+def load_params(path: str | Path = ROOT / "params.yaml", overrides: dict | None = None) -> dict:
+    """Read, merge command-line `overrides` (top-level keys), and validate."""
+    params = yaml.safe_load(Path(path).read_text())
+    params.update(overrides or {})
+    validate_params(params)
+    return params
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Member:
+    model: str
+    layer: str | int
+
+    @property
+    def view(self) -> str:
+        """Sub-directory of a member's embedding dir holding this layer choice."""
+        return self.layer if isinstance(self.layer, str) else f"layers/{self.layer:02d}"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    members: tuple[Member, ...]
+    combine: str
+    dim: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run of the active suite needs, derived from params only."""
+
+    suite: str
+    seed: int
+    tasks: tuple[str, ...]
+    mirror: str
+    checksums: str
+    models: dict        # name -> spec, only the models the configs use
+    configs: dict       # name -> Config, members with substitutes applied
+    probe: dict
+    embed: dict
+    tables: dict
+
+    def rate(self, model: str) -> int:
+        spec = self.models[model]
+        return int(spec["options"].get("sample_rate", MODULE_RATES[spec["module"]]))
+
+    @property
+    def rates(self) -> tuple[int, ...]:
+        return tuple(sorted({self.rate(m) for m in self.models}))
+
+
+def make_plan(params: dict) -> Plan:
+    """Resolve the active suite: substitute models, apply the suite's overrides."""
+    name = params["suite"]
+    suite = params["suites"][name]
+    settings = deep_merge({k: params[k] for k in ("probe", "ensemble", "embed")}, suite["overrides"])
+    subs = suite["substitutes"]
+    configs = {}
+    for cname in suite["configs"]:
+        cfg = params["configs"][cname]
+        members = tuple(Member(subs.get(m["model"], m["model"]), m["layer"]) for m in cfg["members"])
+        dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
+        configs[cname] = Config(cname, members, cfg["combine"], dim)
+    used = sorted({m.model for c in configs.values() for m in c.members})
+    tables = {
+        t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()
+    }
+    return Plan(
+        suite=name,
+        seed=params["seed"],
+        tasks=tuple(suite["tasks"]),
+        mirror=suite["mirror"],
+        checksums=suite["checksums"],
+        models={m: params["models"][m] for m in used},
+        configs=configs,
+        probe=settings["probe"],
+        embed=settings["embed"],
+        tables={t: names for t, names in tables.items() if names},
+    )

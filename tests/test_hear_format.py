@@ -1,0 +1,64 @@
+"""heareval's on-disk embedding format: raw float32 memmap + dimensions, labels, timestamps."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from hearflow import hear
+from tests.conftest import make_task
+
+
+def test_embeddings_are_a_raw_memmap_without_npy_header(tmp_path):
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    hear.write_embeddings(tmp_path, "train", x)
+    raw = (tmp_path / "train.embeddings.npy").read_bytes()
+    assert len(raw) == x.nbytes and not raw.startswith(b"\x93NUMPY")
+    mm = np.memmap(tmp_path / "train.embeddings.npy", dtype=np.float32, mode="r", shape=(5, 3))
+    np.testing.assert_array_equal(mm, x)
+    assert (tmp_path / "train.embedding-dimensions.json").read_text().strip() == "[5, 3]"
+    np.testing.assert_array_equal(hear.read_embeddings(tmp_path, "train"), x)
+
+
+def test_non_finite_embeddings_are_refused(tmp_path):
+    x = np.zeros((3, 2), np.float32)
+    x[1, 0] = np.nan
+    with pytest.raises(ValueError, match="1 embedding rows hold NaN or Inf"):
+        hear.write_embeddings(tmp_path, "train", x)
+    assert not (tmp_path / "train.embeddings.npy").exists()
+
+
+def test_scene_split_round_trip(tmp_path):
+    task = make_task(tmp_path / "tasks")
+    names = sorted(task.labels("train"))
+    embs = [np.full(4, i, np.float32) for i in range(len(names))]
+    out = tmp_path / "emb"
+    hear.copy_task_files(task, out)
+    hear.write_split(out, task, "train", names, embs)
+    assert hear.read_embeddings(out, "train").shape == (len(names), 4)
+    with open(out / "train.target-labels.pkl", "rb") as f:
+        assert pickle.load(f) == [task.labels("train")[n] for n in names]
+    assert hear.Task.load(out).name == task.name
+
+
+def test_event_split_writes_one_row_per_timestamp(tmp_path):
+    task = make_task(tmp_path / "tasks", embedding_type="event")
+    names = sorted(task.labels("valid"))
+    ts = np.array([50.0, 100.0, 500.0, 950.0])
+    out = tmp_path / "emb"
+    hear.write_split(out, task, "valid", names, [np.ones((4, 2), np.float32)] * len(names), [ts] * len(names))
+    rows = hear.read_filename_timestamps(out, "valid")
+    assert rows[:4] == [(names[0], 50.0), (names[0], 100.0), (names[0], 500.0), (names[0], 950.0)]
+    labels = hear.read_target_labels(out, "valid")
+    event = task.labels("valid")[names[0]][0]  # 100 ms .. 900 ms
+    assert labels[:4] == [[], [event["label"]], [event["label"]], []]
+    assert hear.read_embeddings(out, "valid").shape == (4 * len(names), 2)
+
+
+def test_layout_check_names_the_missing_clip(tmp_path):
+    task = make_task(tmp_path / "tasks")
+    (task.root / "16000" / "test" / "001.wav").unlink()
+    with pytest.raises(hear.TaskFormatError, match="test.json names 001.wav, missing"):
+        hear.check_task_layout(task, 16000)

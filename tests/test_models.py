@@ -1,0 +1,125 @@
+"""HEAR-API properties of every model module, on bundled CREPE weights and tiny stand-ins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hearflow.models import crepe, ssl
+from hearflow.models.common import select_layer
+
+SR = 16000
+
+
+def _audio(n: int, seconds: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * SR)) / SR
+    f0 = 110 * 2 ** (torch.rand(n, 1, generator=g) * 3)
+    return (0.4 * torch.sin(2 * torch.pi * f0 * t) + 0.05 * torch.randn(n, t.numel(), generator=g)).float()
+
+
+@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert"])
+def loaded(request, standins):
+    """(module, model) pairs for every HEAR-API module."""
+    if request.param == "crepe_tiny":
+        return crepe, crepe.load_model(capacity="tiny", device="cpu")
+    return ssl, ssl.load_model(checkpoint=str(standins[request.param]), layer="fusion", device="cpu")
+
+
+def test_timestamp_embeddings_shapes_dtype_finite(loaded):
+    mod, model = loaded
+    audio = _audio(3, 1.3)
+    emb, ts = mod.get_timestamp_embeddings(audio, model)
+    assert emb.dtype == torch.float32 and ts.shape == emb.shape[:2]
+    assert emb.shape[0] == 3 and emb.shape[2] == model.timestamp_embedding_size
+    assert torch.isfinite(emb).all()
+    scene = mod.get_scene_embeddings(audio, model)
+    assert scene.shape == (3, model.scene_embedding_size) and scene.dtype == torch.float32
+    assert torch.isfinite(scene).all()
+
+
+def test_timestamps_centred_evenly_spaced_inside_the_clip(loaded):
+    mod, model = loaded
+    seconds = 1.3
+    _, ts = mod.get_timestamp_embeddings(_audio(2, seconds), model)
+    hops = torch.diff(ts, dim=1)
+    assert torch.allclose(hops, hops[0, 0]) and 0 < hops[0, 0] <= 50
+    assert torch.equal(ts[0], ts[1])
+    assert ts[0, 0] >= 0 and ts[0, -1] <= seconds * 1000
+    if mod is ssl:  # frame k covers [20k, 20k + 25] ms: centred at 12.5 + 20k
+        assert torch.allclose(ts[0, :3], torch.tensor([12.5, 32.5, 52.5]))
+        assert ts.shape[1] == (int(seconds * SR) - 400) // 320 + 1
+
+
+def test_deterministic(loaded):
+    mod, model = loaded
+    audio = _audio(2, 0.8)
+    a, _ = mod.get_timestamp_embeddings(audio, model)
+    b, _ = mod.get_timestamp_embeddings(audio.clone(), model)
+    assert torch.equal(a, b)
+
+
+def test_batch_equals_one_by_one(loaded):
+    mod, model = loaded
+    audio = _audio(3, 0.9, seed=3)
+    batch, _ = mod.get_timestamp_embeddings(audio, model)
+    single = torch.cat([mod.get_timestamp_embeddings(audio[i : i + 1], model)[0] for i in range(3)])
+    torch.testing.assert_close(batch, single, atol=1e-4, rtol=0)
+
+
+def test_crepe_equals_torchcrepe_embed_fifth_maxpool():
+    import torchcrepe
+
+    audio = _audio(1, 1.0)
+    for capacity, size in (("tiny", 256), ("full", 2048)):
+        model = crepe.load_model(capacity=capacity, device="cpu")
+        emb, _ = crepe.get_timestamp_embeddings(audio, model)
+        ref = torchcrepe.embed(audio, SR, hop_length=800, model=capacity, device="cpu", pad=True)
+        assert ref.shape[-2:].numel() == size == emb.shape[-1]
+        torch.testing.assert_close(emb[0], ref[0].reshape(ref.shape[1], -1), atol=0, rtol=0)
+
+
+def test_crepe_scene_uses_the_250ms_hop():
+    model = crepe.load_model(capacity="tiny", device="cpu")
+    hidden, ts = crepe.embed_layers(_audio(1, 2.0), model, scene=True)
+    assert torch.allclose(torch.diff(ts[0]), torch.tensor(250.0))
+    torch.testing.assert_close(crepe.get_scene_embeddings(_audio(1, 2.0), model), hidden[0].mean(1))
+
+
+@pytest.mark.parametrize("arch", ["wav2vec2", "hubert"])
+def test_fusion_is_the_mean_of_all_hidden_states(standins, arch):
+    from transformers import AutoModel
+
+    audio = _audio(2, 1.0)
+    net = AutoModel.from_pretrained(standins[arch]).eval()
+    with torch.no_grad():
+        states = net(audio, output_hidden_states=True).hidden_states
+    assert len(states) == net.config.num_hidden_layers + 1  # input embedding output included
+    for layer, expected in (("fusion", torch.stack(states).mean(0)), ("last", states[-1]), (1, states[1])):
+        model = ssl.load_model(checkpoint=str(standins[arch]), layer=layer, device="cpu")
+        emb, _ = ssl.get_timestamp_embeddings(audio, model)
+        torch.testing.assert_close(emb, expected, atol=1e-6, rtol=0)
+
+
+def test_select_layer_rejects_unknown_choices():
+    hidden = torch.zeros(3, 1, 2, 4)
+    with pytest.raises(ValueError, match="out of range"):
+        select_layer(hidden, 5)
+    with pytest.raises(ValueError, match="layer must be"):
+        select_layer(hidden, "middle")
+
+
+def test_missing_checkpoint_error_says_how_to_provide_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ssl.MissingCheckpointError) as err:
+        ssl.load_model(checkpoint="facebook/hubert-xlarge-ll60k", device="cpu")
+    text = str(err.value)
+    assert "facebook/hubert-xlarge-ll60k" in text and "HF_HUB_OFFLINE" in text and "local" in text
+
+
+def test_short_clip_is_refused_with_its_length(standins):
+    model = ssl.load_model(checkpoint=str(standins["wav2vec2"]), device="cpu")
+    with pytest.raises(ValueError, match="shorter than the model's window"):
+        ssl.get_timestamp_embeddings(torch.zeros(1, 300), model)
+    assert np.isfinite(ssl.get_scene_embeddings(torch.zeros(1, 400), model).numpy()).all()

@@ -1,0 +1,395 @@
+"""The native probe engine on synthetic heareval-format embedding directories.
+
+PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe.py -q
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import ParameterGrid
+
+from hearflow.hear import Task, labels_at_timestamps, write_split, write_vocabulary
+from hearflow.io import write_json
+from hearflow.probe import (
+    DEFAULT_GRID,
+    data_splits,
+    events_from_frames,
+    expand_grid,
+    probe_task,
+    task_grid,
+)
+
+# One small grid point: trains in well under a second per split on CPU.
+TINY_GRID = {
+    "hidden_layers": [1],
+    "hidden_dim": [32],
+    "lr": [1e-2],
+    "initialization": ["xavier_uniform"],
+    "max_epochs": [30],
+    "patience": [5],
+    "batch_size": [64],
+}
+SCENE_METRICS = ("top1_acc", "pitch_acc", "chroma_acc", "mAP", "d_prime", "aucroc")
+EVENT_METRICS = (
+    "event_onset_200ms_fms",
+    "event_onset_50ms_fms",
+    "event_onset_offset_50ms_20perc_fms",
+    "segment_1s_er",
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The probes here are tiny: thread hand-offs would cost more than the maths."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_task(
+    root: Path,
+    *,
+    embedding_type: str,
+    prediction_type: str,
+    splits: dict[str, dict],
+    vocab: list[str],
+    evaluation: list[str],
+    split_mode: str = "trainvaltest",
+    **extra,
+) -> Task:
+    """Write metadata, vocabulary and `{split}.json` labels; return the loaded Task."""
+    metadata = {
+        "task_name": root.name,
+        "version": "test",
+        "embedding_type": embedding_type,
+        "prediction_type": prediction_type,
+        "split_mode": split_mode,
+        "nfolds": len(splits) if split_mode != "trainvaltest" else None,
+        "sample_duration": 4.0,
+        "evaluation": evaluation,
+        "splits": list(splits),
+        **extra,
+    }
+    write_json(root / "task_metadata.json", metadata)
+    write_vocabulary(root / "labelvocabulary.csv", vocab)
+    for split, labels in splits.items():
+        write_json(root / f"{split}.json", labels)
+    return Task.load(root)
+
+
+def scene_task(
+    root: Path,
+    *,
+    prediction_type: str,
+    evaluation: list[str],
+    sizes: dict[str, int],
+    split_mode: str = "trainvaltest",
+    nlabels: int = 5,
+    seed: int = 0,
+    **extra,
+) -> Path:
+    """Gaussian blobs: a clip's embedding is the sum of its labels' means plus N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    dim = 16
+    vocab = [f"c{i}" for i in range(nlabels)]
+    means = 4.0 * rng.normal(size=(nlabels, dim))
+    clips: dict[str, dict] = {}
+    for split, n in sizes.items():
+        if prediction_type == "multiclass":
+            picks = [[i % nlabels] for i in range(n)]
+        else:
+            picks = [list(np.flatnonzero(rng.random(nlabels) < 0.4)) for _ in range(n)]
+        clips[split] = {f"{split}_{i}.wav": p for i, p in enumerate(picks)}
+    task = make_task(
+        root,
+        embedding_type="scene",
+        prediction_type=prediction_type,
+        splits={s: {f: [vocab[j] for j in p] for f, p in c.items()} for s, c in clips.items()},
+        vocab=vocab,
+        evaluation=evaluation,
+        split_mode=split_mode,
+        **extra,
+    )
+    for split, c in clips.items():
+        embs = [means[p].sum(axis=0) + rng.normal(size=dim) for p in c.values()]
+        write_split(root, task, split, list(c), embs)
+    return root
+
+
+def event_task(root: Path, *, seed: int = 0, **extra) -> Path:
+    """4 s files, a frame every 50 ms; one 1 s "dog" then one 1 s "bell" event per file.
+
+    Event boundaries fall on frames, so a perfect frame classifier gives exact events.
+    """
+    rng = np.random.default_rng(seed)
+    dim, hop = 8, 50.0
+    times = np.arange(0.0, 4000.0, hop)
+    vocab = ["dog", "bell"]
+    means = {(): np.zeros(dim), ("dog",): 3 * np.eye(dim)[0], ("bell",): 3 * np.eye(dim)[1]}
+    sizes = {"train": 16, "valid": 6, "test": 6}
+    labels = {}
+    for split, n in sizes.items():
+        labels[split] = {}
+        for i in range(n):
+            dog, bell = 250.0 * rng.integers(1, 4), 250.0 * rng.integers(9, 11)
+            labels[split][f"{split}_{i}.wav"] = [
+                {"label": "dog", "start": dog, "end": dog + 1000.0},
+                {"label": "bell", "start": bell, "end": bell + 1000.0},
+            ]
+    task = make_task(
+        root,
+        embedding_type="event",
+        prediction_type="multilabel",
+        splits=labels,
+        vocab=vocab,
+        evaluation=list(EVENT_METRICS),
+        **extra,
+    )
+    for split, files in labels.items():
+        embs = [
+            np.stack([means[tuple(a)] for a in labels_at_timestamps(events, times)])
+            + 0.3 * rng.normal(size=(len(times), dim))
+            for events in files.values()
+        ]
+        write_split(root, task, split, list(files), embs, [times] * len(files))
+    return root
+
+
+def test_multiclass_trainvaltest_scores_separable_blobs(tmp_path):
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc", "pitch_acc", "chroma_acc"],
+        sizes={"train": 200, "valid": 60, "test": 60},
+    )
+    result = probe_task(emb, grid=TINY_GRID, device="cpu")
+    assert result["engine"] == "native" and result["task"] == "blobs"
+    assert set(result["metrics"]) == {"top1_acc", "pitch_acc", "chroma_acc"}
+    assert result["metrics"]["top1_acc"] >= 0.95
+    assert result["metrics"]["pitch_acc"] == result["metrics"]["top1_acc"]
+    assert result["metrics"]["chroma_acc"] >= result["metrics"]["top1_acc"]
+    assert [f["test"] for f in result["folds"]] == [["test"]]
+    assert result["metrics_std"] == {m: 0.0 for m in result["metrics"]}
+
+
+def test_multilabel_map_dprime_aucroc_high_on_separable_blobs(tmp_path):
+    emb = scene_task(
+        tmp_path / "tags",
+        prediction_type="multilabel",
+        evaluation=["mAP", "d_prime", "aucroc"],
+        sizes={"train": 300, "valid": 100, "test": 100},
+        nlabels=4,
+    )
+    metrics = probe_task(emb, grid=TINY_GRID, device="cpu")["metrics"]
+    assert set(metrics) == {"mAP", "d_prime", "aucroc"}
+    assert metrics["mAP"] >= 0.9
+    assert metrics["aucroc"] >= 0.95
+    assert metrics["d_prime"] >= 2.0
+
+
+def test_early_stopping_counts_patience_in_validation_checks(tmp_path):
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"train": 200, "valid": 60, "test": 60},
+    )
+    grid = {**TINY_GRID, "max_epochs": [300], "patience": [2], "check_val_every_n_epoch": [3]}
+    (fold,) = probe_task(emb, grid=grid, device="cpu")["folds"]
+    # Stops at the 2nd check without strict improvement; the best checkpoint is kept.
+    assert fold["epochs"] < 300
+    assert fold["epochs"] - 1 == fold["best_epoch"] + 2 * 3
+    assert (fold["best_epoch"] + 1) % 3 == 0
+
+
+def test_validation_loss_is_monitored_without_scoring_for_early_stopping(tmp_path):
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"train": 200, "valid": 60, "test": 60},
+        use_scoring_for_early_stopping=False,
+    )
+    result = probe_task(emb, grid=TINY_GRID, device="cpu")
+    # A cross-entropy far below chance (ln 5 = 1.6), not an accuracy.
+    assert 0.0 < result["validation_score"] < 0.5
+    assert result["metrics"]["top1_acc"] >= 0.95
+
+
+def test_data_splits_rotate_sorted_folds_as_heareval():
+    metadata = {
+        "task_name": "t",
+        "split_mode": "new_split_kfold",
+        "splits": ["fold02", "fold00", "fold01", "fold03"],
+    }
+    # heareval's data_splits_from_folds: test = fold i, valid = fold i+1 (mod k), train = rest.
+    assert data_splits(metadata) == [
+        {"train": ["fold02", "fold03"], "valid": ["fold01"], "test": ["fold00"]},
+        {"train": ["fold00", "fold03"], "valid": ["fold02"], "test": ["fold01"]},
+        {"train": ["fold00", "fold01"], "valid": ["fold03"], "test": ["fold02"]},
+        {"train": ["fold01", "fold02"], "valid": ["fold00"], "test": ["fold03"]},
+    ]
+    trainvaltest = {
+        "task_name": "t",
+        "split_mode": "trainvaltest",
+        "splits": ["train", "valid", "test"],
+    }
+    assert data_splits(trainvaltest) == [{"train": ["train"], "valid": ["valid"], "test": ["test"]}]
+
+
+def test_kfold_gives_one_result_per_fold_in_rotation(tmp_path):
+    emb = scene_task(
+        tmp_path / "folds",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"fold00": 80, "fold01": 80, "fold02": 80},
+        split_mode="new_split_kfold",
+    )
+    result = probe_task(emb, grid=TINY_GRID, device="cpu")
+    assert [f["test"] for f in result["folds"]] == [["fold00"], ["fold01"], ["fold02"]]
+    accs = [f["metrics"]["top1_acc"] for f in result["folds"]]
+    assert result["metrics"]["top1_acc"] == pytest.approx(np.mean(accs))
+    assert result["metrics_std"]["top1_acc"] == pytest.approx(np.std(accs, ddof=1))
+    assert min(accs) >= 0.9
+    assert all(f["epochs"] >= 3 for f in result["folds"])
+
+
+def test_event_task_scores_near_perfect_on_clean_layout(tmp_path):
+    result = probe_task(event_task(tmp_path / "events"), grid=TINY_GRID, device="cpu")
+    metrics = result["metrics"]
+    assert set(metrics) == set(EVENT_METRICS)
+    assert metrics["event_onset_200ms_fms"] >= 0.95
+    assert metrics["event_onset_50ms_fms"] >= 0.95
+    assert metrics["event_onset_offset_50ms_20perc_fms"] >= 0.95
+    assert metrics["segment_1s_er"] <= 0.05
+    # segment_1s_er is not the primary score: validation maximises the onset F-measure.
+    assert result["validation_score"] >= 0.95
+    assert result["postprocessing"] in [
+        {"median_filter_ms": 250, "min_duration": 125},
+        {"median_filter_ms": 250, "min_duration": 250},
+    ]
+
+
+def test_event_postprocessing_grid_comes_from_metadata(tmp_path):
+    post = {"median_filter_ms": [100], "min_duration": [500]}
+    emb = event_task(tmp_path / "events", evaluation_params={"event_postprocessing_grid": post})
+    result = probe_task(emb, grid=TINY_GRID, device="cpu")
+    assert result["postprocessing"] == {"median_filter_ms": 100, "min_duration": 500}
+
+
+def test_event_loss_stopping_needs_a_single_postprocessing_point(tmp_path):
+    emb = event_task(tmp_path / "events", use_scoring_for_early_stopping=False)
+    with pytest.raises(ValueError, match="one point"):
+        probe_task(emb, grid=TINY_GRID, device="cpu")
+
+
+def test_same_seed_gives_identical_results(tmp_path):
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc", "mAP"],
+        sizes={"train": 200, "valid": 60, "test": 60},
+        seed=3,
+    )
+    grid = {**TINY_GRID, "dropout": [0.5], "shuffle_train": [True], "lr": [1e-2, 1e-3]}
+    first = probe_task(emb, grid=grid, seed=7, device="cpu")
+    second = probe_task(emb, grid=grid, seed=7, device="cpu")
+    assert first == second
+
+
+def test_expand_grid_matches_heareval_default_order():
+    # heareval 2021.1.3: ParameterGrid(PARAM_GRID), seed_everything(42), random.shuffle,
+    # first 8 (checked against heareval's own PARAM_GRID).
+    points = expand_grid(task_grid(None, {"task_name": "t"}), seed=42, max_points=8)
+    assert [(p["hidden_layers"], p["lr"], p["initialization"]) for p in points] == [
+        (1, 1e-4, "xavier_normal"),
+        (2, 1e-3, "xavier_uniform"),
+        (1, 1e-3, "xavier_normal"),
+        (1, 3.2e-4, "xavier_normal"),
+        (2, 3.2e-4, "xavier_normal"),
+        (2, 3.2e-4, "xavier_uniform"),
+        (2, 3.2e-3, "xavier_normal"),
+        (2, 3.2e-3, "xavier_uniform"),
+    ]
+    dcase = task_grid(None, {"task_name": "dcase2016_task2"})
+    assert dcase["check_val_every_n_epoch"] == [10]
+    assert task_grid({"hidden_dim": 64}, {"task_name": "t"})["hidden_dim"] == [64]
+    with pytest.raises(ValueError, match="unknown grid keys"):
+        task_grid({"hiden_dim": [64]}, {"task_name": "t"})
+
+
+def test_chosen_hparams_are_among_first_grid_points_of_seeded_shuffle(tmp_path):
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"train": 120, "valid": 40, "test": 40},
+    )
+    grid = {
+        **TINY_GRID,
+        "hidden_layers": [1, 2],
+        "lr": [1e-2, 3.2e-3, 1e-3],
+        "initialization": ["xavier_uniform", "xavier_normal"],
+        "max_epochs": [6],
+    }
+    result = probe_task(emb, grid=grid, max_grid_points=3, seed=5, device="cpu")
+    full = list(ParameterGrid({**DEFAULT_GRID, **grid}))
+    random.Random(5).shuffle(full)
+    assert result["grid_points_tried"] == 3
+    assert result["hparams"] in full[:3]
+    assert result["hparams"] not in full[3:]
+
+
+def test_events_from_frames_hand_made_example():
+    times = np.arange(0.0, 500.0, 50.0)  # 10 frames
+    a = [0.2, 0.8, 0.9, 0.7, 0.1, 0.6, 0.1, 0.1, 0.9, 0.9]
+    b = [0.9] * 10
+    probs = np.array([a, b], dtype=np.float32).T
+    shuffled = np.random.default_rng(0).permutation(10)  # frame order must not matter
+    # No filter: runs of a are frames 1-3, 5, 8-9; b covers everything.
+    assert events_from_frames(
+        probs[shuffled], times[shuffled], ["a", "b"], median_filter_ms=0, min_duration=0
+    ) == [
+        {"label": "b", "start": 0.0, "end": 450.0},
+        {"label": "a", "start": 50.0, "end": 150.0},
+        {"label": "a", "start": 250.0, "end": 250.0},
+        {"label": "a", "start": 400.0, "end": 450.0},
+    ]
+    # 150 ms / 50 ms hop = 3-frame median (edges reflected): a -> [.2 .8 .8 .7 .6 .1 .1 .1 .9 .9]
+    # runs 1-4 (150 ms long) and 8-9 (50 ms, shorter than min_duration).
+    assert events_from_frames(probs, times, ["a", "b"], median_filter_ms=150, min_duration=100) == [
+        {"label": "b", "start": 0.0, "end": 450.0},
+        {"label": "a", "start": 50.0, "end": 200.0},
+    ]
+    # The threshold is strict: 0.5 is inactive.
+    half = np.full((10, 1), 0.5, dtype=np.float32)
+    assert events_from_frames(half, times, ["a"], median_filter_ms=0, min_duration=0) == []
+
+
+def test_events_from_frames_matches_heareval_when_importable():
+    tp = pytest.importorskip("heareval.predictions.task_predictions")
+    rng = np.random.default_rng(1)
+    times = np.arange(60) * 40.0
+    probs = rng.random((60, 3)).astype(np.float32)
+    for median_filter_ms, min_duration in [(0, 0), (120, 80), (250, 125)]:
+        expected = tp.create_events_from_prediction(
+            {float(t): torch.tensor(p) for t, p in zip(times, probs, strict=True)},
+            {0: "a", 1: "b", 2: "c"},
+            median_filter_ms=median_filter_ms,
+            min_duration=min_duration,
+        )
+        expected = [{**e, "start": float(e["start"]), "end": float(e["end"])} for e in expected]
+        got = events_from_frames(
+            probs,
+            times,
+            ["a", "b", "c"],
+            median_filter_ms=median_filter_ms,
+            min_duration=min_duration,
+        )
+        assert got == expected
