@@ -1,6 +1,5 @@
 import os
 import re
-from os.path import exists
 
 from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
@@ -53,12 +52,8 @@ def final_outputs():
 
 
 def mirror_file(wildcards):
-    """A local mirror's archive is an input until it has been fetched (so Snakemake builds
-    the demo mirror first); like the network, the mirror is not needed once it has been."""
-    name = archive_name(wildcards.task)
-    if LOCAL_MIRROR and not exists(f"data/archives/{name}"):
-        return [f"{PLAN.mirror}/{name}"]
-    return []
+    """A local mirror's archive is an input of its download (the demo mirror is built first)."""
+    return [f"{PLAN.mirror}/{archive_name(wildcards.task)}"] if LOCAL_MIRROR else []
 
 
 def standin_dir(model):

@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PHASES = {"demo_archive", "download", "extract", "resample", "standin", "embed", "ensemble", "probe", "metrics", "table"}
 REDUCED = {
-    "demo": {"scale": 0.1},
+    "demo": {"scale": 0.2},
     "suites": {
         "demo": {
             "configs": ["fusion_cat_xwc", "avg_xwc", "crepe", "hubert_xlarge"],
@@ -99,10 +99,11 @@ def test_reduced_demo_end_to_end(tmp_path):
         for task, values in by_task.items():
             expected = hear.Task.load(repo / "data" / "tasks" / "16000" / task).metadata["evaluation"]
             assert set(values) == set(expected), (cfg, task)
-            assert all(np.isfinite(v) for v in values.values())
+            for metric, v in values.items():  # d' is undefined (null) on tiny splits
+                assert (v is None and metric == "d_prime") or np.isfinite(v), (cfg, task, metric, v)
 
     tables = sorted(p.name for p in (repo / "reports" / "tables").glob("*.md"))
-    assert tables == ["table2_baselines.md", "table5_crepe.md"]  # groups with configs in this run
+    assert tables == ["table2_baselines.md", "table3_fusion.md", "table5_crepe.md"]  # groups with a config run
     assert "Untrained stand-in models" in (repo / "reports" / "tables" / "table2_baselines.md").read_text()
 
     cfg_dir = repo / "results" / "configs" / "fusion_cat_xwc" / "demo_events-v1-full"

@@ -1,11 +1,14 @@
 """reports/metrics.json and the per-ablation Markdown tables.
 
 metrics.json is `{config: {task: {metric: value}}}` (test scores, mean over folds), the
-file `dvc metrics diff` compares across commits.
+file `dvc metrics diff` compares across commits. A metric that is undefined on a split
+(heareval's d' is NaN when a class has no positive test clip and infinite at AUC 1) is
+written as null, so that the file stays valid JSON; tables show it as "n/a".
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from hearflow.io import read_json, write_json, write_text
@@ -20,7 +23,9 @@ def collect_metrics(score_files: list[Path]) -> dict[str, dict[str, dict[str, fl
     for path in sorted(score_files):
         cfg, task = path.parent.parent.name, path.parent.name
         values = read_json(path)["metrics"]
-        metrics.setdefault(cfg, {})[task] = {m: round(float(v), 6) for m, v in values.items()}
+        metrics.setdefault(cfg, {})[task] = {
+            m: round(float(v), 6) if v is not None and math.isfinite(v) else None for m, v in values.items()
+        }
     return metrics
 
 
@@ -30,8 +35,8 @@ def write_metrics(score_files: list[Path], out: Path) -> dict:
     return metrics
 
 
-def format_value(metric: str, value: float) -> str:
-    if value != value:  # NaN: the metric was undefined on this split
+def format_value(metric: str, value: float | None) -> str:
+    if value is None:  # undefined on this split
         return "n/a"
     return f"{value:.3f}" if metric in RAW_SCALE else f"{100 * value:.1f}"
 
@@ -42,7 +47,7 @@ def markdown_table(metrics: dict, configs: list[str], tasks: list[str]) -> str:
     head = ["config"] + [f"{t} {m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for t, m in columns]
     best = {}
     for t, m in columns:
-        vals = [metrics[c][t][m] for c in configs if metrics[c][t][m] == metrics[c][t][m]]
+        vals = [metrics[c][t][m] for c in configs if metrics[c][t][m] is not None]
         if vals:
             best[t, m] = min(vals) if m in LOWER_IS_BETTER else max(vals)
     rows = []
@@ -51,7 +56,8 @@ def markdown_table(metrics: dict, configs: list[str], tasks: list[str]) -> str:
         for t, m in columns:
             v = metrics[c][t][m]
             text = format_value(m, v)
-            cells.append(f"**{text}**" if best.get((t, m)) == v and len(configs) > 1 else text)
+            is_best = v is not None and best.get((t, m)) == v and len(configs) > 1
+            cells.append(f"**{text}**" if is_best else text)
         rows.append([c] + cells)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
