@@ -23,6 +23,7 @@ rule download:
     params:
         url=lambda w: archive_url(PLAN.mirror, w.task),
         lock=PLAN.checksums,
+        md5=lambda w: PLAN.catalog.get(w.task, {}).get("md5"),
     log:
         "logs/download/{task}.log",
     retries: 2
@@ -50,6 +51,9 @@ rule resample:
         "data/tasks/48000/{task}",
     output:
         directory("data/tasks/{rate}/{task}"),
+    params:
+        max_clips_per_split=PLAN.max_clips_per_split,
+        seed=config["seed"],
     threads: 2
     log:
         "logs/resample/{rate}/{task}.log",

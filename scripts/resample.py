@@ -10,6 +10,7 @@ def main(smk):
     resample_task(
         Path(smk.input[0]), Path(smk.output[0]),
         sr_in=ARCHIVE_RATE, sr_out=int(smk.wildcards.rate), workers=smk.threads,
+        max_clips_per_split=smk.params.max_clips_per_split, seed=smk.params.seed,
     )
 
 

@@ -45,3 +45,14 @@ def test_resample_task_keeps_layout_labels_and_durations(tmp_path):
         assert [i.samplerate for i in infos] == [16000] * len(files)
         assert [i.frames for i in infos] == expected
     assert not (out / "48000").exists()
+
+
+def test_max_clips_per_split_keeps_a_seeded_subset_with_its_labels(tmp_path):
+    task = make_task(tmp_path / "src", sample_rate=48000, durations={"train": [0.2] * 6, "test": [0.2] * 2})
+    a = resample_task(task.root, tmp_path / "a", sr_in=48000, sr_out=16000, max_clips_per_split=3, seed=1)
+    b = resample_task(task.root, tmp_path / "b", sr_in=48000, sr_out=16000, max_clips_per_split=3, seed=1)
+    small = hear.Task.load(a)
+    hear.check_task_layout(small, 16000)
+    assert len(small.labels("train")) == 3 and len(small.labels("test")) == 2
+    assert small.labels("train") == hear.Task.load(b).labels("train")
+    assert sorted(p.name for p in (a / "16000" / "train").glob("*.wav")) == sorted(small.labels("train"))

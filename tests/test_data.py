@@ -134,3 +134,12 @@ def test_unsafe_members_are_refused(tmp_path, member, kind):
     with pytest.raises(data.UnsafeArchiveError):
         data.extract_task(archive, tmp_path / "out", "toy-v1-full")
     assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_published_md5_is_checked(archive, tmp_path):
+    dest = tmp_path / "dl" / archive.name
+    with pytest.raises(data.ChecksumError, match="md5 .* expected 0{32}"):
+        data.fetch(archive.as_uri(), dest, expected_md5="0" * 32, progress=False)
+    assert not dest.exists()
+    data.fetch(archive.as_uri(), dest, expected_md5=data.digests(archive)[1], progress=False)
+    assert dest.is_file()

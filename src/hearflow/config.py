@@ -15,9 +15,12 @@ from pathlib import Path
 
 import yaml
 
+from hearflow.catalog import SelectionError, load_catalog, select_tasks
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "params.schema.yaml"
-MODULE_RATES = {"ssl": 16000, "crepe": 16000}  # input sample rate of each model module
+# Input sample rate of each model module (logmel: its `sample_rate` option, this default).
+MODULE_RATES = {"ssl": 16000, "crepe": 16000, "logmel": 32000}
 
 
 class ParamsError(ValueError):
@@ -53,6 +56,12 @@ def validate_params(params: dict) -> None:
         if cfg["combine"] == "single" and len(cfg["members"]) != 1:
             problems.append(f"configs.{name}.combine: 'single' takes exactly one member, got {len(cfg['members'])}")
     for sname, suite in params["suites"].items():
+        try:
+            suite_tasks(suite)
+        except SelectionError as err:
+            problems.append(f"suites.{sname}.{err}")
+        except OSError as err:
+            problems.append(f"suites.{sname}.catalog: cannot read {suite['catalog']}: {err.strerror}")
         for i, c in enumerate(suite["configs"]):
             if c not in configs:
                 problems.append(f"suites.{sname}.configs.{i}: unknown config {c!r}")
@@ -66,6 +75,12 @@ def validate_params(params: dict) -> None:
                 problems.append(f"report.tables.{table}.{i}: unknown config {c!r}")
     if problems:
         raise ParamsError("\n".join(f"params: {p}" for p in problems))
+
+
+def suite_tasks(suite: dict) -> tuple[str, ...]:
+    """The task names a suite selects (names, categories or "all" through its catalog)."""
+    catalog = load_catalog(ROOT / suite["catalog"]) if suite["catalog"] else None
+    return select_tasks(suite["tasks"], catalog)
 
 
 def load_params(path: str | Path = ROOT / "params.yaml", overrides: dict | None = None) -> dict:
@@ -109,6 +124,8 @@ class Plan:
     suite: str
     seed: int
     tasks: tuple[str, ...]
+    catalog: dict       # task name -> catalog facts (empty for suites without a catalog)
+    max_clips_per_split: int | None
     mirror: str
     checksums: str
     models: dict        # name -> spec, only the models the configs use
@@ -145,7 +162,9 @@ def make_plan(params: dict) -> Plan:
     return Plan(
         suite=name,
         seed=params["seed"],
-        tasks=tuple(suite["tasks"]),
+        tasks=suite_tasks(suite),
+        catalog=load_catalog(ROOT / suite["catalog"]) if suite["catalog"] else {},
+        max_clips_per_split=suite["max_clips_per_split"],
         mirror=suite["mirror"],
         checksums=suite["checksums"],
         models={m: params["models"][m] for m in used},

@@ -54,12 +54,18 @@ def archive_url(mirror: str, task: str) -> str:
     return f"{mirror.rstrip('/')}/{archive_name(task)}"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def digests(path: Path) -> tuple[str, str]:
+    """(sha256, md5) of a file, in one read."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return digests(path)[0]
 
 
 class ChecksumLock:
@@ -130,13 +136,17 @@ def fetch(
     dest: Path,
     *,
     lock: ChecksumLock | None = None,
-    expected_sha256: str | None = None,
+    expected_md5: str | None = None,
     retries: int = 5,
     backoff: float = 2.0,
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Download `url` to `dest`, resuming and retrying; verify its sha256 before renaming."""
+    """Download `url` to `dest`, resuming and retrying; verify it before renaming.
+
+    The sha256 is checked against (or recorded in) `lock`; `expected_md5` is a published
+    checksum from the task catalog, checked when given.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -152,10 +162,10 @@ def fetch(
             wait = backoff * 2**attempt
             log.warning("%s: %s; retrying in %.0f s (partial file kept)", url, err, wait)
             time.sleep(wait)
-    digest = sha256_file(part)
+    digest, md5 = digests(part)
     try:
-        if expected_sha256 and digest != expected_sha256:
-            raise ChecksumError(f"{url}: sha256 {digest}, expected {expected_sha256} (from params)")
+        if expected_md5 and md5 != expected_md5:
+            raise ChecksumError(f"{url}: md5 {md5}, expected {expected_md5} (published, in the task catalog)")
         if lock is not None:
             lock.verify_or_record(dest.name, digest, where=url)
     except ChecksumError:
