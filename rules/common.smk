@@ -47,8 +47,12 @@ def scores_file(cfg, task):
 
 
 def final_outputs():
-    """Every target of the active suite: metrics and one table per ablation group."""
-    return ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
+    """Every target of the active suite: probe scores, metrics, one table per ablation group.
+
+    The scores are targets too: reports/ is committed, so a fresh clone has the reports
+    but not the results behind them, and must still plan the whole DAG."""
+    scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
+    return scores + ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
 
 
 def mirror_file(wildcards):

@@ -127,3 +127,16 @@ def test_ensemble_phase_runs_no_model_code(event_members, tmp_path):
                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "cfg" / "train.embeddings.npy").is_file()
+
+
+def test_user_config_of_three_layers_of_one_model(tmp_path, standins):
+    """Arbitrary member choices need no code: here hidden states 1, 2, 3 of one model, cat."""
+    task = make_task(tmp_path / "tasks")
+    member = embed_task(task.root, tmp_path / "m", module="ssl", options={"checkpoint": str(standins["hubert"])},
+                        device="cpu", progress=False)
+    views = [member / "layers" / f"{i:02d}" for i in (1, 2, 3)]
+    out = build_config(views, tmp_path / "cfg", combine="cat", dim=32)
+    per_layer = [hear.read_embeddings(v, "test") for v in views]
+    np.testing.assert_allclose(hear.read_embeddings(out, "test"), interleave_members(per_layer), atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="layer-index views"):
+        build_config([member / "layers" / "09"], tmp_path / "bad", combine="single", dim=None)

@@ -6,30 +6,32 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow.models import crepe, ssl
+from hearflow.models import crepe, logmel, ssl
 from hearflow.models.common import select_layer
 
 SR = 16000
 
 
-def _audio(n: int, seconds: float, seed: int = 0) -> torch.Tensor:
+def _audio(n: int, seconds: float, seed: int = 0, sr: int = SR) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * SR)) / SR
+    t = torch.arange(int(seconds * sr)) / sr
     f0 = 110 * 2 ** (torch.rand(n, 1, generator=g) * 3)
     return (0.4 * torch.sin(2 * torch.pi * f0 * t) + 0.05 * torch.randn(n, t.numel(), generator=g)).float()
 
 
-@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert"])
+@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert", "logmel"])
 def loaded(request, standins):
     """(module, model) pairs for every HEAR-API module."""
     if request.param == "crepe_tiny":
         return crepe, crepe.load_model(capacity="tiny", device="cpu")
+    if request.param == "logmel":
+        return logmel, logmel.load_model(device="cpu")
     return ssl, ssl.load_model(checkpoint=str(standins[request.param]), layer="fusion", device="cpu")
 
 
 def test_timestamp_embeddings_shapes_dtype_finite(loaded):
     mod, model = loaded
-    audio = _audio(3, 1.3)
+    audio = _audio(3, 1.3, sr=model.sample_rate)
     emb, ts = mod.get_timestamp_embeddings(audio, model)
     assert emb.dtype == torch.float32 and ts.shape == emb.shape[:2]
     assert emb.shape[0] == 3 and emb.shape[2] == model.timestamp_embedding_size
@@ -42,7 +44,7 @@ def test_timestamp_embeddings_shapes_dtype_finite(loaded):
 def test_timestamps_centred_evenly_spaced_inside_the_clip(loaded):
     mod, model = loaded
     seconds = 1.3
-    _, ts = mod.get_timestamp_embeddings(_audio(2, seconds), model)
+    _, ts = mod.get_timestamp_embeddings(_audio(2, seconds, sr=model.sample_rate), model)
     hops = torch.diff(ts, dim=1)
     assert torch.allclose(hops, hops[0, 0]) and 0 < hops[0, 0] <= 50
     assert torch.equal(ts[0], ts[1])
@@ -54,7 +56,7 @@ def test_timestamps_centred_evenly_spaced_inside_the_clip(loaded):
 
 def test_deterministic(loaded):
     mod, model = loaded
-    audio = _audio(2, 0.8)
+    audio = _audio(2, 0.8, sr=model.sample_rate)
     a, _ = mod.get_timestamp_embeddings(audio, model)
     b, _ = mod.get_timestamp_embeddings(audio.clone(), model)
     assert torch.equal(a, b)
@@ -62,7 +64,7 @@ def test_deterministic(loaded):
 
 def test_batch_equals_one_by_one(loaded):
     mod, model = loaded
-    audio = _audio(3, 0.9, seed=3)
+    audio = _audio(3, 0.9, seed=3, sr=model.sample_rate)
     batch, _ = mod.get_timestamp_embeddings(audio, model)
     single = torch.cat([mod.get_timestamp_embeddings(audio[i : i + 1], model)[0] for i in range(3)])
     torch.testing.assert_close(batch, single, atol=1e-4, rtol=0)
@@ -123,3 +125,14 @@ def test_short_clip_is_refused_with_its_length(standins):
     with pytest.raises(ValueError, match="shorter than the model's window"):
         ssl.get_timestamp_embeddings(torch.zeros(1, 300), model)
     assert np.isfinite(ssl.get_scene_embeddings(torch.zeros(1, 400), model).numpy()).all()
+
+
+def test_logmel_is_the_log_of_torchaudio_mel_power():
+    import torchaudio
+
+    model = logmel.load_model(sample_rate=32000, n_mels=64, hop_ms=10, device="cpu")
+    audio = _audio(1, 0.5, sr=32000)
+    emb, ts = logmel.get_timestamp_embeddings(audio, model)
+    ref = torchaudio.transforms.MelSpectrogram(32000, n_fft=1024, win_length=800, hop_length=320, n_mels=64)(audio)
+    torch.testing.assert_close(emb[0], torch.log(ref[0] + logmel.EPS).T)
+    assert torch.allclose(torch.diff(ts[0]), torch.tensor(10.0)) and emb.shape[-1] == 64

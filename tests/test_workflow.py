@@ -63,13 +63,15 @@ def _copy_repo(dest: Path) -> Path:
 def test_dry_run_plans_every_phase(tmp_path):
     counts = _planned_rules(_snakemake(_copy_repo(tmp_path / "repo"), "-n").stdout)
     assert PHASES <= set(counts)
-    assert counts["embed"] == 3 * 4  # one job per (model, task), not per configuration
+    assert counts["embed"] == 4 * 4  # one job per (model, task), not per configuration
+    assert counts["resample"] == 2 * 4  # 16 kHz (CREPE, stand-ins) and 32 kHz (logmel)
 
 
 def test_hear2021_dry_run_needs_no_network(tmp_path):
     counts = _planned_rules(_snakemake(_copy_repo(tmp_path / "repo"), "-n", "--config", "suite=hear2021").stdout)
     assert counts["download"] == 20 and counts["extract"] == 20
-    assert counts["embed"] == 4 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full
+    assert counts["resample"] == 2 * 20  # to 16 and 32 kHz
+    assert counts["embed"] == 5 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel
     assert "demo_archive" not in counts
 
 

@@ -97,6 +97,12 @@ def build_config(member_dirs: list[Path], out_dir: Path, *, combine: str, dim: i
         raise ValueError(f"combine 'single' takes one member, got {len(member_dirs)}")
     if combine != "single" and not dim:
         raise ValueError(f"combine {combine!r} needs an aligned feature size 'dim'")
+    for d in member_dirs:
+        if not (d / "task_metadata.json").is_file():
+            raise FileNotFoundError(
+                f"member embeddings {d} do not exist: layer-index views (layers/NN) are written "
+                "for scene tasks only, and 'last'/'fusion' for every task; check the config's layers"
+            )
     task = hear.Task.load(member_dirs[0])
     with atomic_path(out_dir) as tmp:
         hear.copy_task_files(task, tmp)

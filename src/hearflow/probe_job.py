@@ -22,6 +22,7 @@ def run_probe(
     start = time.time()
     scores = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed)
     config = read_json(emb_dir / "config.json") if (emb_dir / "config.json").is_file() else {}
+    scores["evaluation"] = read_json(emb_dir / "task_metadata.json")["evaluation"]  # metric order
     scores["config"] = config
     scores["stand_in"] = bool(config.get("stand_in", False))
     scores["provenance"] = run_environment(start)

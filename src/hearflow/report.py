@@ -41,9 +41,15 @@ def format_value(metric: str, value: float | None) -> str:
     return f"{value:.3f}" if metric in RAW_SCALE else f"{100 * value:.1f}"
 
 
-def markdown_table(metrics: dict, configs: list[str], tasks: list[str]) -> str:
-    """Configs as rows; one column per (task, metric); the best value of a column in bold."""
-    columns = [(t, m) for t in tasks for m in metrics[configs[0]][t]]
+def markdown_table(
+    metrics: dict, configs: list[str], tasks: list[str], order: dict[str, list[str]] | None = None
+) -> str:
+    """Configs as rows; one column per (task, metric); the best value of a column in bold.
+
+    `order` gives each task's metrics in its `evaluation` order (the first selects models).
+    """
+    order = order or {}
+    columns = [(t, m) for t in tasks for m in order.get(t, metrics[configs[0]][t])]
     head = ["config"] + [f"{t} {m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for t, m in columns]
     best = {}
     for t, m in columns:
@@ -70,7 +76,9 @@ def write_table(
     """Write one ablation group's table, flagged when any number comes from a stand-in model."""
     metrics = read_json(metrics_file)
     tasks = sorted({t for c in configs for t in metrics[c]})
-    stand_in = any(read_json(p).get("stand_in") for p in score_files)
+    scores = [read_json(p) for p in score_files]
+    stand_in = any(s.get("stand_in") for s in scores)
+    order = {p.parent.name: s["evaluation"] for p, s in zip(score_files, scores) if "evaluation" in s}
     parts = [f"# {title} ({suite} suite)\n"]
     if stand_in:
         parts.append(
@@ -82,7 +90,7 @@ def write_table(
         "Test scores of the HEAR protocol (mean over folds); accuracies, mAP and F-measures in %,\n"
         "d' and error rates as they are; best per column in bold.\n"
     )
-    parts.append(markdown_table(metrics, configs, tasks))
+    parts.append(markdown_table(metrics, configs, tasks, order))
     text = "\n".join(parts)
     write_text(out, text)
     return text

@@ -17,6 +17,7 @@ from types import ModuleType
 MODULES = {
     "ssl": "hearflow.models.ssl",
     "crepe": "hearflow.models.crepe",
+    "logmel": "hearflow.models.logmel",
 }
 
 

@@ -1,0 +1,90 @@
+"""A weight-free log-mel baseline as a HEAR-API module: the sanity reference.
+
+    model = load_model(sample_rate=32000, n_mels=128, hop_ms=10)
+    emb, ts = get_timestamp_embeddings(audio, model)   # audio [n, samples] at 32 kHz
+
+Log (natural) of a mel power spectrogram; frames are centred (`center=True`), so frame k is
+centred at k * hop. The defaults follow PaSST's front end at 32 kHz (128 mels, 25 ms
+window, 10 ms hop, 1024-point FFT). Scene embeddings are the time mean.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hearflow.models.common import as_batch, default_device
+
+EPS = 1e-6  # floor inside the log: silence maps to log(1e-6), not -inf
+
+
+class LogMelModel(torch.nn.Module):
+    """A mel filterbank plus the HEAR attributes."""
+
+    num_hidden_states = 1
+    stand_in = False
+
+    def __init__(self, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float, n_fft: int):
+        super().__init__()
+        import torchaudio
+
+        if hop_ms > 50:
+            raise ValueError(f"HEAR needs a timestamp hop <= 50 ms, got {hop_ms}")
+        self.sample_rate = sample_rate
+        self.hop = round(hop_ms * sample_rate / 1000)
+        win = round(win_ms * sample_rate / 1000)
+        if win > n_fft:
+            raise ValueError(f"window of {win} samples exceeds n_fft={n_fft}")
+        self.checkpoint = None  # no weights
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, win_length=win, hop_length=self.hop,
+            n_mels=n_mels, center=True, power=2.0,
+        )
+        self.scene_embedding_size = self.timestamp_embedding_size = n_mels
+
+    @property
+    def device(self) -> torch.device:
+        return self.mel.spectrogram.window.device
+
+
+def load_model(
+    model_file_path: str = "",
+    *,
+    sample_rate: int = 32000,
+    n_mels: int = 128,
+    hop_ms: float = 10.0,
+    win_ms: float = 25.0,
+    n_fft: int = 1024,
+    device: str | None = None,
+) -> LogMelModel:
+    """A log-mel front end; `model_file_path` is unused (there are no weights)."""
+    return LogMelModel(sample_rate, n_mels, hop_ms, win_ms, n_fft).to(default_device(device))
+
+
+@torch.no_grad()
+def embed_layers(
+    audio: torch.Tensor, model: LogMelModel, *, scene: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mel frames: hidden [1, n, T, n_mels] float32 on the CPU, timestamps [n, T] in ms.
+
+    audio [n, samples] float in [-1, 1] at `model.sample_rate`. `scene` changes nothing.
+    """
+    audio = as_batch(audio, model.sample_rate)
+    mel = model.mel(audio.to(model.device))  # [n, n_mels, T]
+    hidden = torch.log(mel + EPS).transpose(1, 2)[None].float().cpu()  # [1, n, T, n_mels]
+    k = torch.arange(hidden.shape[2], dtype=torch.float64)
+    ts = (k * model.hop * 1000.0 / model.sample_rate).float()
+    return hidden, ts.expand(audio.shape[0], -1)
+
+
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: LogMelModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """HEAR API: ([n, T, n_mels] float32, timestamps [n, T] ms)."""
+    hidden, ts = embed_layers(audio, model)
+    return hidden[0], ts
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: LogMelModel) -> torch.Tensor:
+    """HEAR API: [n, n_mels], the time mean of the log-mel frames."""
+    hidden, _ = embed_layers(audio, model, scene=True)
+    return hidden[0].mean(dim=1)
