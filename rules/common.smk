@@ -55,6 +55,15 @@ def final_outputs():
     return scores + ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
 
 
+def lock_key(wildcards):
+    """Checksum-lock entry of an archive: its name; demo archives also depend on the
+    parameters they are synthesised from, so a changed seed or scale gets its own entry."""
+    name = archive_name(wildcards.task)
+    if PLAN.suite == "demo":
+        return f"{name} (seed={config['seed']}, scale={config['demo']['scale']})"
+    return name
+
+
 def mirror_file(wildcards):
     """A local mirror's archive is an input of its download (the demo mirror is built first)."""
     return [f"{PLAN.mirror}/{archive_name(wildcards.task)}"] if LOCAL_MIRROR else []

@@ -23,6 +23,7 @@ rule download:
     params:
         url=lambda w: archive_url(PLAN.mirror, w.task),
         lock=PLAN.checksums,
+        lock_key=lock_key,
         md5=lambda w: PLAN.catalog.get(w.task, {}).get("md5"),
     log:
         "logs/download/{task}.log",

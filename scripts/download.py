@@ -6,7 +6,10 @@ from hearflow.smk import run
 
 
 def main(smk):
-    fetch(smk.params.url, Path(smk.output[0]), lock=ChecksumLock(Path(smk.params.lock)), expected_md5=smk.params.md5)
+    fetch(
+        smk.params.url, Path(smk.output[0]), lock=ChecksumLock(Path(smk.params.lock)),
+        lock_key=smk.params.lock_key, expected_md5=smk.params.md5,
+    )
 
 
 run(snakemake, main)  # noqa: F821

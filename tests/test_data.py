@@ -143,3 +143,22 @@ def test_published_md5_is_checked(archive, tmp_path):
     assert not dest.exists()
     data.fetch(archive.as_uri(), dest, expected_md5=data.digests(archive)[1], progress=False)
     assert dest.is_file()
+
+
+def test_a_failed_fetch_leaves_a_partial_file_that_the_next_run_resumes(archive, tmp_path):
+    handler = lambda *a, **k: _Handler(*a, directory=str(archive.parent), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        size = archive.stat().st_size
+        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
+        dest = tmp_path / "dl" / archive.name
+        _Handler.cut, _Handler.served = size // 2, []
+        with pytest.raises(RuntimeError, match="download failed after 1 attempts"):
+            data.fetch(url, dest, retries=0, progress=False)
+        assert not dest.exists() and dest.with_name(dest.name + ".part").stat().st_size == size // 2
+        data.fetch(url, dest, retries=0, progress=False)  # the rerun: a Range request for the rest
+        assert _Handler.served == [size // 2, size - size // 2]
+        assert dest.read_bytes() == archive.read_bytes()
+    finally:
+        server.shutdown()

@@ -104,9 +104,10 @@ def test_reduced_demo_end_to_end(tmp_path):
             for metric, v in values.items():  # d' is undefined (null) on tiny splits
                 assert (v is None and metric == "d_prime") or np.isfinite(v), (cfg, task, metric, v)
 
-    tables = sorted(p.name for p in (repo / "reports" / "tables").glob("*.md"))
-    assert tables == ["table2_baselines.md", "table3_fusion.md", "table5_crepe.md"]  # groups with a config run
-    assert "Untrained stand-in models" in (repo / "reports" / "tables" / "table2_baselines.md").read_text()
+    table2 = (repo / "reports" / "tables" / "table2_baselines.md").read_text()
+    assert "Untrained stand-in models" in table2
+    rows = [line.split("|")[1].strip() for line in table2.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["crepe", "hubert_xlarge", "fusion_cat_xwc"]  # this run's configs of the group
 
     cfg_dir = repo / "results" / "configs" / "fusion_cat_xwc" / "demo_events-v1-full"
     dims = json.loads((cfg_dir / "test.embedding-dimensions.json").read_text())

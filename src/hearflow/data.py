@@ -136,6 +136,7 @@ def fetch(
     dest: Path,
     *,
     lock: ChecksumLock | None = None,
+    lock_key: str | None = None,
     expected_md5: str | None = None,
     retries: int = 5,
     backoff: float = 2.0,
@@ -144,8 +145,8 @@ def fetch(
 ) -> Path:
     """Download `url` to `dest`, resuming and retrying; verify it before renaming.
 
-    The sha256 is checked against (or recorded in) `lock`; `expected_md5` is a published
-    checksum from the task catalog, checked when given.
+    The sha256 is checked against (or recorded in) `lock` under `lock_key` (default: the
+    archive's file name); `expected_md5` is a published checksum from the task catalog.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +168,7 @@ def fetch(
         if expected_md5 and md5 != expected_md5:
             raise ChecksumError(f"{url}: md5 {md5}, expected {expected_md5} (published, in the task catalog)")
         if lock is not None:
-            lock.verify_or_record(dest.name, digest, where=url)
+            lock.verify_or_record(lock_key or dest.name, digest, where=url)
     except ChecksumError:
         part.unlink()
         raise
