@@ -95,21 +95,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         _Handler.served.append(len(part))
 
 
-def test_http_download_resumes_after_a_cut(archive, tmp_path):
+@pytest.fixture()
+def served_url(archive):
+    """URL of `archive` on an HTTP server on 127.0.0.1 (see _Handler), shut down afterwards."""
     handler = lambda *a, **k: _Handler(*a, directory=str(archive.parent), **k)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        size = archive.stat().st_size
-        _Handler.cut, _Handler.served = size // 3, []
-        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
-        dest = tmp_path / "dl" / archive.name
-        data.fetch(url, dest, lock=data.ChecksumLock(tmp_path / "lock"), backoff=0.01, progress=False)
-        assert dest.read_bytes() == archive.read_bytes()
-        assert _Handler.served[0] == size // 3
-        assert _Handler.served[1] == size - size // 3  # the rerun fetched only the rest
-    finally:
-        server.shutdown()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
+    server.shutdown()
+
+
+def test_http_download_resumes_after_a_cut(archive, served_url, tmp_path):
+    size = archive.stat().st_size
+    _Handler.cut, _Handler.served = size // 3, []
+    dest = tmp_path / "dl" / archive.name
+    data.fetch(served_url, dest, lock=data.ChecksumLock(tmp_path / "lock"), backoff=0.01, progress=False)
+    assert dest.read_bytes() == archive.read_bytes()
+    assert _Handler.served[0] == size // 3
+    assert _Handler.served[1] == size - size // 3  # the retry fetched only the rest
 
 
 def test_extract_checks_layout(archive, tmp_path):
@@ -145,20 +148,13 @@ def test_published_md5_is_checked(archive, tmp_path):
     assert dest.is_file()
 
 
-def test_a_failed_fetch_leaves_a_partial_file_that_the_next_run_resumes(archive, tmp_path):
-    handler = lambda *a, **k: _Handler(*a, directory=str(archive.parent), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        size = archive.stat().st_size
-        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
-        dest = tmp_path / "dl" / archive.name
-        _Handler.cut, _Handler.served = size // 2, []
-        with pytest.raises(RuntimeError, match="download failed after 1 attempts"):
-            data.fetch(url, dest, retries=0, progress=False)
-        assert not dest.exists() and dest.with_name(dest.name + ".part").stat().st_size == size // 2
-        data.fetch(url, dest, retries=0, progress=False)  # the rerun: a Range request for the rest
-        assert _Handler.served == [size // 2, size - size // 2]
-        assert dest.read_bytes() == archive.read_bytes()
-    finally:
-        server.shutdown()
+def test_a_failed_fetch_leaves_a_partial_file_that_the_next_run_resumes(archive, served_url, tmp_path):
+    size = archive.stat().st_size
+    dest = tmp_path / "dl" / archive.name
+    _Handler.cut, _Handler.served = size // 2, []
+    with pytest.raises(RuntimeError, match="download failed after 1 attempts"):
+        data.fetch(served_url, dest, retries=0, progress=False)
+    assert not dest.exists() and dest.with_name(dest.name + ".part").stat().st_size == size // 2
+    data.fetch(served_url, dest, retries=0, progress=False)  # the rerun: a Range request for the rest
+    assert _Handler.served == [size // 2, size - size // 2]
+    assert dest.read_bytes() == archive.read_bytes()
