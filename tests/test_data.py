@@ -43,7 +43,7 @@ def test_file_fetch_records_then_verifies_the_checksum(archive, tmp_path):
     dest = tmp_path / "dl" / archive.name
     data.fetch(archive.as_uri(), dest, lock=lock, progress=False)
     assert dest.read_bytes() == archive.read_bytes()
-    assert json.loads(lock.path.read_text()) == {archive.name: data.sha256_file(archive)}
+    assert json.loads(lock.path.read_text()) == {archive.name: data.digests(archive)[0]}
     dest.unlink()
     data.fetch(archive.as_uri(), dest, lock=lock, progress=False)  # verified against the lock
 
@@ -52,13 +52,13 @@ def test_tampered_archive_is_refused_and_nothing_is_left(archive, tmp_path):
     lock = data.ChecksumLock(tmp_path / "checksums.lock")
     dest = tmp_path / "dl" / archive.name
     data.fetch(archive.as_uri(), dest, lock=lock, progress=False)
-    expected = data.sha256_file(archive)
+    expected = data.digests(archive)[0]
     dest.unlink()
     with open(archive, "ab") as f:
         f.write(b"tampered")
     with pytest.raises(data.ChecksumError) as err:
         data.fetch(archive.as_uri(), dest, lock=lock, progress=False)
-    assert expected in str(err.value) and data.sha256_file(archive) in str(err.value)
+    assert expected in str(err.value) and data.digests(archive)[0] in str(err.value)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
 

@@ -64,9 +64,6 @@ def digests(path: Path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    return digests(path)[0]
-
 
 class ChecksumLock:
     """A committed JSON file {archive name: sha256}, safe to update from parallel jobs."""
