@@ -25,6 +25,9 @@ rule embed:
         module=lambda w: PLAN.models[w.model]["module"],
         options=lambda w: load_options(w.model),
         batch_size=PLAN.embed["batch_size"],
+        max_padding=PLAN.embed["max_padding"],
+        max_batch_seconds=PLAN.embed["max_batch_seconds"],
+        precision=PLAN.embed["precision"],
         device=PLAN.embed["device"],
     threads: 2
     resources:

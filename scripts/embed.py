@@ -10,7 +10,9 @@ def main(smk):
     embed_task(
         Path(smk.input.task), Path(smk.output[0]),
         module=smk.params.module, options=dict(smk.params.options),
-        batch_size=smk.params.batch_size, device=smk.params.device,
+        batch_size=smk.params.batch_size, max_padding=smk.params.max_padding,
+        max_batch_seconds=smk.params.max_batch_seconds, precision=smk.params.precision,
+        device=smk.params.device,
         provenance={"model": smk.wildcards.model},
     )
 

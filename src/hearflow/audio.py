@@ -40,6 +40,19 @@ def read_clip(path: Path, sample_rate: int) -> np.ndarray:
     return audio
 
 
+def clip_frames(path: Path, sample_rate: int) -> int:
+    """Samples per channel of a WAV, from its header (no audio read); checks the rate."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except Exception as err:
+        raise AudioError(f"{path}: unreadable audio ({err}); re-extract or re-download the task") from err
+    if info.samplerate != sample_rate:
+        raise AudioError(f"{path}: {info.samplerate} Hz inside a {sample_rate} Hz folder; resample the task again")
+    return int(info.frames)
+
+
 def write_clip(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono float audio as 16-bit PCM WAV, atomically."""
     import soundfile as sf

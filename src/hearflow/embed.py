@@ -12,6 +12,12 @@ Writes, in heareval's format (one directory per view, each a complete embedding 
 
 Scene tasks are embedded with the model's scene settings (CREPE: 250 ms hop), event tasks
 with its timestamp settings (CREPE: 50 ms hop); each task needs only one of the two.
+
+Memory stays bounded whatever the clip length: clips are read batch by batch, each module
+streams its hidden states chunk by chunk (`iter_layers`), scene views keep running sums per
+layer, and event views keep only the last and fusion frames. Clips are batched by similar
+length (`length_batches`): zero padding is allowed where the module says it leaves real
+frames unchanged (`pads_exactly`), up to `max_padding` of the batch's samples.
 """
 
 from __future__ import annotations
@@ -22,31 +28,102 @@ import platform
 import socket
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from hearflow import hear
-from hearflow.audio import read_clip
+from hearflow.audio import clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 
-def length_batches(lengths: dict[str, int], batch_size: int) -> list[list[str]]:
-    """Group clip names into batches of identical length, at most `batch_size` each.
+PRECISIONS = {"float32": None, "bfloat16": "bfloat16", "float16": "float16"}
 
-    The SSL models run without an attention mask, so only equal-length clips may share a
-    batch (padding would change their output); HEAR tasks mostly have a fixed duration.
+
+def length_batches(
+    lengths: dict[str, int],
+    batch_size: int,
+    *,
+    max_padding: float = 0.0,
+    max_batch_samples: int | None = None,
+) -> list[list[str]]:
+    """Group clip names into batches of similar length.
+
+    Clips are sorted by length (then name) and a batch grows while it has fewer than
+    `batch_size` clips, its zero padding stays within `max_padding` of its samples (0: equal
+    lengths only) and, with `max_batch_samples`, its padded size stays within that budget
+    (a clip longer than the budget gets a batch of its own).
     """
-    by_len: dict[int, list[str]] = defaultdict(list)
-    for name in sorted(lengths):
-        by_len[lengths[name]].append(name)
-    return [
-        names[i : i + batch_size]
-        for _, names in sorted(by_len.items())
-        for i in range(0, len(names), batch_size)
-    ]
+    order = sorted(lengths, key=lambda n: (lengths[n], n))
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for name in order:
+        if current:
+            cand = [*current, name]
+            longest = lengths[name]  # sorted: the newcomer is the longest
+            padded = longest * len(cand)
+            waste = 1.0 - sum(lengths[n] for n in cand) / padded
+            fits = len(cand) <= batch_size and waste <= max_padding + 1e-12
+            if max_batch_samples is not None and padded > max_batch_samples:
+                fits = False
+            if fits:
+                current = cand
+                continue
+            batches.append(current)
+        current = [name]
+    if current:
+        batches.append(current)
+    return batches
+
+
+def padding_waste(lengths: dict[str, int], batches: list[list[str]]) -> float:
+    """Fraction of the samples fed to the model that are zero padding."""
+    fed = sum(max(lengths[n] for n in b) * len(b) for b in batches)
+    return 1.0 - sum(lengths.values()) / fed if fed else 0.0
+
+
+class _Views:
+    """Accumulates the views of one batch from a stream of chunks, dropping padding frames."""
+
+    def __init__(self, n_clips: int, valid: list[int], scene: bool):
+        self.valid, self.scene = valid, scene
+        self.sums = None  # scene: [L, n, D] float64 running sums
+        self.frames = [[] for _ in range(n_clips)]  # event: per clip [(last, fusion, ts)]
+
+    def add(self, start: int, hidden, ts) -> None:
+        import torch
+
+        t = hidden.shape[2]
+        if self.scene:
+            if self.sums is None:
+                self.sums = torch.zeros(hidden.shape[0], hidden.shape[1], hidden.shape[3], dtype=torch.float64)
+            for i, n_valid in enumerate(self.valid):
+                keep = max(0, min(t, n_valid - start))
+                if keep:
+                    self.sums[:, i] += hidden[:, i, :keep].double().sum(dim=1)
+            return
+        fusion = hidden.mean(dim=0)  # [n, t, D]
+        for i, n_valid in enumerate(self.valid):
+            keep = max(0, min(t, n_valid - start))
+            if keep:
+                self.frames[i].append((hidden[-1, i, :keep], fusion[i, :keep], ts[:keep]))
+
+    def scene_means(self):
+        """[L, n, D] float32: time mean of every hidden state per clip."""
+        import torch
+
+        counts = torch.tensor(self.valid, dtype=torch.float64)[None, :, None]
+        return (self.sums / counts).float()
+
+    def event_frames(self, i: int):
+        """(last [T, D], fusion [T, D], ts [T]) of clip i."""
+        import torch
+
+        parts = self.frames[i]
+        return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
 
 
 def embed_task(
@@ -56,6 +133,9 @@ def embed_task(
     module: str,
     options: dict,
     batch_size: int = 16,
+    max_padding: float = 0.1,
+    max_batch_seconds: float | None = 160.0,
+    precision: str = "float32",
     device: str | None = None,
     progress: bool = True,
     provenance: dict | None = None,
@@ -66,27 +146,50 @@ def embed_task(
 
     from hearflow.models import import_module
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"embed.precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     start = time.time()
     mod = import_module(module)
     model = mod.load_model(**options, device=device)  # fails before any audio is read
     task = hear.Task.load(task_dir)
     hear.check_task_layout(task, model.sample_rate)
     scene = not task.is_event
+    dev = torch.device(model.device)
+    if precision != "float32" and dev.type != "cuda":
+        log.warning("embed.precision=%s applies on CUDA only; %s runs in float32", precision, dev)
+    autocast = (
+        torch.autocast("cuda", dtype=getattr(torch, PRECISIONS[precision]))
+        if precision != "float32" and dev.type == "cuda"
+        else nullcontext()
+    )
+    pad = max_padding if getattr(model, "pads_exactly", False) else 0.0
+    budget = int(max_batch_seconds * model.sample_rate) if max_batch_seconds else None
+    stats = {"clips": 0, "audio_samples": 0, "fed_samples": 0, "batches": 0}
 
     with atomic_path(out_dir) as tmp:
         n_layers = None
         for split in task.splits:
             audio_dir = task.audio_dir(model.sample_rate, split)
-            clips = {name: read_clip(audio_dir / name, model.sample_rate) for name in sorted(task.labels(split))}
+            names = sorted(task.labels(split))
+            lengths = {name: clip_frames(audio_dir / name, model.sample_rate) for name in names}
+            batches = length_batches(lengths, batch_size, max_padding=pad, max_batch_samples=budget)
             views: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
             stamps: dict[str, np.ndarray] = {}
-            bar = tqdm(total=len(clips), desc=f"{task.name}/{split}", unit="clip", disable=not progress)
-            for batch in length_batches({k: len(v) for k, v in clips.items()}, batch_size):
-                audio = torch.from_numpy(np.stack([clips[n] for n in batch]))
-                hidden, ts = mod.embed_layers(audio, model, scene=scene)  # [L, n, T, D], [n, T]
-                n_layers = hidden.shape[0]
+            bar = tqdm(total=len(names), desc=f"{task.name}/{split}", unit="clip", disable=not progress)
+            for batch in batches:
+                clips = [read_clip(audio_dir / n, model.sample_rate) for n in batch]
+                longest = max(len(c) for c in clips)
+                audio = torch.from_numpy(np.stack([np.pad(c, (0, longest - len(c))) for c in clips]))
+                valid = [model.n_frames(len(c), scene=scene) for c in clips]
+                acc = _Views(len(batch), valid, scene)
+                with autocast:
+                    for chunk_start, hidden, ts in mod.iter_layers(
+                        audio, model, scene=scene, lengths=[len(c) for c in clips]
+                    ):
+                        n_layers = hidden.shape[0]
+                        acc.add(chunk_start, hidden, ts)
                 if scene:
-                    per_layer = hidden.mean(dim=2)  # [L, n, D]: time mean of every state
+                    per_layer = acc.scene_means()  # [L, n, D]
                     for i, name in enumerate(batch):
                         views["last"][name] = per_layer[-1, i].numpy()
                         views["fusion"][name] = per_layer[:, i].mean(dim=0).numpy()
@@ -94,14 +197,17 @@ def embed_task(
                             for layer in range(n_layers):
                                 views[f"layers/{layer:02d}"][name] = per_layer[layer, i].numpy()
                 else:
-                    fusion = hidden.mean(dim=0)  # [n, T, D]
                     for i, name in enumerate(batch):
-                        views["last"][name] = hidden[-1, i].numpy()
-                        views["fusion"][name] = fusion[i].numpy()
-                        stamps[name] = ts[i].numpy()
+                        last, fusion, ts_i = acc.event_frames(i)
+                        views["last"][name] = last.numpy()
+                        views["fusion"][name] = fusion.numpy()
+                        stamps[name] = ts_i.numpy()
+                stats["batches"] += 1
+                stats["clips"] += len(batch)
+                stats["audio_samples"] += sum(len(c) for c in clips)
+                stats["fed_samples"] += longest * len(batch)
                 bar.update(len(batch))
             bar.close()
-            names = sorted(clips)
             for view, by_name in views.items():
                 view_dir = tmp / view
                 hear.copy_task_files(task, view_dir)
@@ -113,6 +219,7 @@ def embed_task(
                     [by_name[n] for n in names],
                     [stamps[n] for n in names] if task.is_event else None,
                 )
+        fed = stats["fed_samples"]
         write_json(
             tmp / "provenance.json",
             {
@@ -126,6 +233,11 @@ def embed_task(
                 "embedding_size": model.timestamp_embedding_size,
                 "hidden_states": n_layers,
                 "embedding_type": task.embedding_type,
+                "device": str(dev),
+                "precision": precision if dev.type == "cuda" else "float32",
+                "batches": stats["batches"],
+                "padding_waste": round(1.0 - stats["audio_samples"] / fed, 6) if fed else 0.0,
+                "audio_seconds": round(stats["audio_samples"] / model.sample_rate, 3),
                 **run_environment(start),
             },
         )

@@ -49,3 +49,45 @@ def as_batch(audio: torch.Tensor, sample_rate: int, min_samples: int = 1) -> tor
             f"({min_samples} samples at {sample_rate} Hz); pad them first"
         )
     return audio.to(torch.float32)
+
+
+# --- streaming: every module yields its hidden states chunk by chunk -------------------------
+#
+# `iter_layers(audio, model, scene=..., lengths=...)` is the one forward pass of a module. It
+# yields `(start, hidden, ts)` per chunk of frames: `start` is the index of the chunk's first
+# frame, `hidden` [L, n, t, D] float32 on the CPU, `ts` [t] the frame centres in ms. Memory is
+# bounded by the chunk, not the clip, so a 10-minute clip costs little more than a 10-second
+# one; callers that want everything at once use `embed_layers` below.
+
+
+def collect(chunks) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate the chunks of `iter_layers`: (hidden [L, n, T, D], ts [T])."""
+    hidden, stamps = [], []
+    for _, h, ts in chunks:
+        hidden.append(h)
+        stamps.append(ts)
+    return torch.cat(hidden, dim=2), torch.cat(stamps)
+
+
+def chunk_spans(n_frames: int, chunk: int, context: int) -> list[tuple[int, int, int, int]]:
+    """Split frames [0, n_frames) into cores of `chunk` frames with `context` frames each side.
+
+    Returns (core_start, core_end, input_start, input_end) per chunk; a clip that fits in one
+    chunk is one span with no context, so short clips are computed exactly as a whole.
+    """
+    if n_frames <= chunk:
+        return [(0, n_frames, 0, n_frames)]
+    return [
+        (a, min(a + chunk, n_frames), max(0, a - context), min(n_frames, a + chunk + context))
+        for a in range(0, n_frames, chunk)
+    ]
+
+
+def mean_over_time(chunks, layer: Layer) -> torch.Tensor:
+    """Scene pooling of a chunk stream without holding all frames: [n, D] of `layer`."""
+    total, count = None, 0
+    for _, hidden, _ in chunks:
+        part = select_layer(hidden, layer).double().sum(dim=1)  # [n, D]
+        total = part if total is None else total + part
+        count += hidden.shape[2]
+    return (total / count).float()

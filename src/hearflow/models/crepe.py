@@ -7,13 +7,17 @@ The embedding is the output of CREPE's 5th max-pool (`torchcrepe.embed`), flatte
 2048-d for `full`, 256-d for `tiny`. Frames are zero-padded and centred (`pad=True`), so
 frame k is centred at k * hop. As in the NTU-GURA submission, timestamp embeddings use a
 50 ms hop (800 samples) and scene embeddings a 250 ms hop (4000 samples), then the mean.
+
+Frames are independent, so long clips stream exactly: `frame_batch` frames at a time go
+through the network, whatever the clip length; zero padding only adds frames past the clip's
+own last frame (`pads_exactly`), which callers drop.
 """
 
 from __future__ import annotations
 
 import torch
 
-from hearflow.models.common import as_batch, default_device
+from hearflow.models.common import as_batch, collect, default_device, mean_over_time
 
 SAMPLE_RATE = 16000
 EMBEDDING_SIZES = {"full": 2048, "tiny": 256}
@@ -25,6 +29,7 @@ class CrepeModel(torch.nn.Module):
     sample_rate = SAMPLE_RATE
     num_hidden_states = 1
     stand_in = False
+    pads_exactly = True
 
     def __init__(
         self,
@@ -51,6 +56,10 @@ class CrepeModel(torch.nn.Module):
     def device(self) -> torch.device:
         return self.device_
 
+    def n_frames(self, n_samples: int, scene: bool = False) -> int:
+        """Frames of a clip of `n_samples` at the scene or timestamp hop (centred, padded)."""
+        return 1 + n_samples // (self.scene_hop if scene else self.timestamp_hop)
+
 
 def load_model(
     model_file_path: str = "",
@@ -73,6 +82,33 @@ def load_model(
 
 
 @torch.no_grad()
+def iter_layers(audio: torch.Tensor, model: CrepeModel, *, scene: bool = False, lengths=None):
+    """CREPE embeddings chunk by chunk: yields (start frame, hidden [1, n, t, D], ts [t] ms).
+
+    audio [n, samples] float in [-1, 1] at 16 kHz, at the timestamp (or scene) hop. Each chunk
+    holds about `frame_batch` frames over all clips. `lengths` may mark zero padding (frames
+    past `n_frames(length)` are the caller's to drop; real frames are unchanged).
+    """
+    import torchcrepe
+
+    audio = as_batch(audio, SAMPLE_RATE)
+    hop = model.scene_hop if scene else model.timestamp_hop
+    if getattr(torchcrepe.infer, "capacity", None) != model.capacity:
+        torchcrepe.load.model(model.device, model.capacity)
+    per_clip = max(1, model.frame_batch // audio.shape[0])
+    streams = [
+        torchcrepe.core.preprocess(clip[None], SAMPLE_RATE, hop, per_clip, model.device, pad=True) for clip in audio
+    ]
+    start = 0
+    for frames in zip(*streams):  # one batch of frames per clip, all of the same size
+        t = frames[0].shape[0]
+        out = torchcrepe.infer(torch.cat(frames), model.capacity, model.device, embed=True)
+        hidden = out.reshape(audio.shape[0], t, -1)[None].float().cpu()  # [1, n, t, D]
+        ts = (torch.arange(start, start + t, dtype=torch.float64) * hop * 1000.0 / SAMPLE_RATE).float()
+        yield start, hidden, ts
+        start += t
+
+
 def embed_layers(
     audio: torch.Tensor, model: CrepeModel, *, scene: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,25 +117,8 @@ def embed_layers(
     audio [n, samples] float in [-1, 1] at 16 kHz. Returns hidden [1, n, T, D] float32 on the
     CPU (CREPE has one embedding layer) and timestamps [n, T] in ms (frame centres k * hop).
     """
-    import torchcrepe
-
-    audio = as_batch(audio, SAMPLE_RATE)
-    hop = model.scene_hop if scene else model.timestamp_hop
-    if getattr(torchcrepe.infer, "capacity", None) != model.capacity:
-        torchcrepe.load.model(model.device, model.capacity)
-    # Frames of every clip go through the network together, `frame_batch` at a time.
-    frames = torch.cat(
-        [torch.cat(list(torchcrepe.core.preprocess(clip[None], SAMPLE_RATE, hop, None, model.device, pad=True)))
-         for clip in audio]
-    )  # [n * T, 1024]
-    out = torch.cat(
-        [torchcrepe.infer(chunk, model.capacity, model.device, embed=True).reshape(len(chunk), -1).cpu()
-         for chunk in frames.split(model.frame_batch)]
-    )  # [n * T, D]
-    hidden = out.reshape(audio.shape[0], -1, out.shape[-1])[None].float()  # [1, n, T, D]
-    n_frames = hidden.shape[2]
-    ts = (torch.arange(n_frames, dtype=torch.float64) * hop * 1000.0 / SAMPLE_RATE).float()
-    return hidden, ts.expand(audio.shape[0], -1)
+    hidden, ts = collect(iter_layers(audio, model, scene=scene))
+    return hidden, ts.expand(hidden.shape[1], -1)
 
 
 def get_timestamp_embeddings(
@@ -111,6 +130,5 @@ def get_timestamp_embeddings(
 
 
 def get_scene_embeddings(audio: torch.Tensor, model: CrepeModel) -> torch.Tensor:
-    """HEAR API: [n, D], the mean of the frames at the scene hop."""
-    hidden, _ = embed_layers(audio, model, scene=True)
-    return hidden[0].mean(dim=1)
+    """HEAR API: [n, D], the mean of the frames at the scene hop (streamed)."""
+    return mean_over_time(iter_layers(audio, model, scene=True), "last")

@@ -22,6 +22,7 @@ class LogMelModel(torch.nn.Module):
 
     num_hidden_states = 1
     stand_in = False
+    pads_exactly = False  # centred frames reflect at the clip's end: padding would show
 
     def __init__(self, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float, n_fft: int):
         super().__init__()
@@ -45,6 +46,9 @@ class LogMelModel(torch.nn.Module):
     def device(self) -> torch.device:
         return self.mel.spectrogram.window.device
 
+    def n_frames(self, n_samples: int, scene: bool = False) -> int:
+        return 1 + n_samples // self.hop
+
 
 def load_model(
     model_file_path: str = "",
@@ -61,6 +65,19 @@ def load_model(
 
 
 @torch.no_grad()
+def iter_layers(audio: torch.Tensor, model: LogMelModel, *, scene: bool = False, lengths=None):
+    """Log-mel frames in one chunk (a 10-minute clip is 60 000 x 128 floats, 30 MB):
+    yields (0, hidden [1, n, T, n_mels] float32 on the CPU, ts [T] ms). Clips must have equal
+    lengths (`pads_exactly` is False). `scene` changes nothing."""
+    audio = as_batch(audio, model.sample_rate)
+    if lengths is not None and any(int(x) != audio.shape[1] for x in lengths):
+        raise ValueError("log-mel frames at the clip end reflect the signal: batch clips of equal length only")
+    mel = model.mel(audio.to(model.device))  # [n, n_mels, T]
+    hidden = torch.log(mel + EPS).transpose(1, 2)[None].float().cpu()  # [1, n, T, n_mels]
+    k = torch.arange(hidden.shape[2], dtype=torch.float64)
+    yield 0, hidden, (k * model.hop * 1000.0 / model.sample_rate).float()
+
+
 def embed_layers(
     audio: torch.Tensor, model: LogMelModel, *, scene: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,12 +85,8 @@ def embed_layers(
 
     audio [n, samples] float in [-1, 1] at `model.sample_rate`. `scene` changes nothing.
     """
-    audio = as_batch(audio, model.sample_rate)
-    mel = model.mel(audio.to(model.device))  # [n, n_mels, T]
-    hidden = torch.log(mel + EPS).transpose(1, 2)[None].float().cpu()  # [1, n, T, n_mels]
-    k = torch.arange(hidden.shape[2], dtype=torch.float64)
-    ts = (k * model.hop * 1000.0 / model.sample_rate).float()
-    return hidden, ts.expand(audio.shape[0], -1)
+    _, hidden, ts = next(iter_layers(audio, model, scene=scene))
+    return hidden, ts.expand(hidden.shape[1], -1)
 
 
 def get_timestamp_embeddings(

@@ -3,10 +3,23 @@
     model = load_model(checkpoint="facebook/hubert-xlarge-ll60k", layer="fusion")
     emb, ts = get_timestamp_embeddings(audio, model)   # audio [n, samples] at 16 kHz
 
-As in the NTU-GURA submission: raw 16 kHz waveform in, no normaliser, no attention mask;
-"fusion" is the mean of ALL hidden states (the input-embedding output included), "last" the
-last one. Frames are 20 ms apart and centred at 12.5 + 20 k ms (400-sample receptive field,
-320-sample stride for the standard convolutional front end; both are read from the config).
+As in the NTU-GURA submission: raw 16 kHz waveform in, no normaliser, no attention mask for
+clips of equal length; "fusion" is the mean of ALL hidden states (the input-embedding output
+included), "last" the last one. Frames are 20 ms apart and centred at 12.5 + 20 k ms
+(400-sample receptive field, 320-sample stride for the standard convolutional front end;
+both are read from the config).
+
+Long clips are cut into chunks of `chunk_seconds` of frames, each run with `context_seconds`
+of audio either side whose frames are dropped, so memory stays bounded (a 10-minute Beehive
+clip never meets a 30 000-frame attention matrix). Chunk inputs start on the frame grid, so
+the convolutional front end sees exactly the samples it would in one pass; only attention is
+limited to chunk + context. Clips up to one chunk are computed in one pass, as in the paper.
+
+Clips of different lengths may share a batch when the checkpoint has a layer-norm front end
+(`feat_extract_norm="layer"`, as the large and xlarge checkpoints do): they are zero-padded
+and an attention mask hides the padding, which leaves every real frame as computed alone
+(`pads_exactly`). Group-norm front ends (base checkpoints) normalise over time, so for them
+only clips of equal length share a batch.
 """
 
 from __future__ import annotations
@@ -16,7 +29,16 @@ from math import prod
 
 import torch
 
-from hearflow.models.common import Layer, as_batch, default_device, parse_layer, select_layer
+from hearflow.models.common import (
+    Layer,
+    as_batch,
+    chunk_spans,
+    collect,
+    default_device,
+    mean_over_time,
+    parse_layer,
+    select_layer,
+)
 
 SAMPLE_RATE = 16000
 
@@ -30,25 +52,39 @@ class SSLModel(torch.nn.Module):
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, net: torch.nn.Module, checkpoint: str, layer: Layer, stand_in: bool):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        checkpoint: str,
+        layer: Layer,
+        stand_in: bool,
+        chunk_seconds: float = 30.0,
+        context_seconds: float = 2.0,
+    ):
         super().__init__()
         self.net = net.eval()
         self.checkpoint = checkpoint
         self.layer = parse_layer(layer)
         self.stand_in = stand_in
         cfg = net.config
+        if chunk_seconds <= 0 or context_seconds < 0:
+            raise ValueError(f"chunk_seconds must be > 0 and context_seconds >= 0, got {chunk_seconds}, {context_seconds}")
+        self.pads_exactly = getattr(cfg, "feat_extract_norm", "group") == "layer"
         self.scene_embedding_size = self.timestamp_embedding_size = int(cfg.hidden_size)
         self.num_hidden_states = int(cfg.num_hidden_layers) + 1
         strides, kernels = list(cfg.conv_stride), list(cfg.conv_kernel)
         self.hop = prod(strides)  # samples between frames
         # Receptive field of one frame: each kernel widens it by (k-1) input strides.
         self.window = 1 + sum((k - 1) * prod(strides[:i]) for i, k in enumerate(kernels))
+        self.chunk_frames = max(1, round(chunk_seconds * self.sample_rate / self.hop))
+        self.context_frames = round(context_seconds * self.sample_rate / self.hop)
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def n_frames(self, n_samples: int) -> int:
+    def n_frames(self, n_samples: int, scene: bool = False) -> int:
+        """Frames of a clip of `n_samples` (the frame rate does not depend on `scene`)."""
         return (n_samples - self.window) // self.hop + 1
 
     def timestamps(self, n_samples: int) -> torch.Tensor:
@@ -64,12 +100,15 @@ def load_model(
     layer: Layer = "fusion",
     device: str | None = None,
     stand_in: bool = False,
+    chunk_seconds: float = 30.0,
+    context_seconds: float = 2.0,
 ) -> SSLModel:
     """Load a wav2vec2/HuBERT checkpoint (hub id or local folder) for embedding.
 
     `model_file_path` (HEAR's argument) and `checkpoint` are synonyms; `layer` selects what
     the HEAR functions return ("last", "fusion" or a hidden-state index); `stand_in` marks a
-    randomly initialised stand-in so that every output says so.
+    randomly initialised stand-in so that every output says so; clips longer than
+    `chunk_seconds` are embedded in chunks with `context_seconds` of context (module doc).
     """
     from transformers import AutoModel
 
@@ -89,26 +128,47 @@ def load_model(
             "cache, set HF_HUB_OFFLINE=1 to skip network look-ups."
             + (" HF_HUB_OFFLINE is set, so no download was attempted." if offline else "")
         ) from err
-    model = SSLModel(net, name, layer, stand_in)
+    model = SSLModel(net, name, layer, stand_in, chunk_seconds, context_seconds)
     return model.to(default_device(device))
 
 
 @torch.no_grad()
-def embed_layers(
-    audio: torch.Tensor, model: SSLModel, *, scene: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass: every hidden state and the frame timestamps.
+def iter_layers(audio: torch.Tensor, model: SSLModel, *, scene: bool = False, lengths=None):
+    """One forward pass, chunk by chunk: yields (start frame, hidden [L, n, t, D], ts [t] ms).
 
-    audio [n, samples] float in [-1, 1] at 16 kHz, all clips the same length (no attention
-    mask, so padding would change the result: batch clips of equal length only).
-    Returns hidden [L, n, T, D] float32 on the CPU and timestamps [n, T] in ms.
+    audio [n, samples] float in [-1, 1] at 16 kHz. `lengths` (samples per clip, default all
+    full) marks zero padding; clips of different lengths need `model.pads_exactly`. Frames
+    past a clip's own `n_frames(length)` are padding and must be dropped by the caller.
     `scene` is accepted for a uniform interface; the frame rate does not change with it.
     """
     audio = as_batch(audio, model.sample_rate, min_samples=model.window)
-    out = model.net(audio.to(model.device), output_hidden_states=True)
-    hidden = torch.stack(out.hidden_states, dim=0).float().cpu()  # [L, n, T, D]
-    ts = model.timestamps(audio.shape[1]).expand(audio.shape[0], -1)
-    return hidden, ts
+    n, total = audio.shape
+    mask = None
+    if lengths is not None and any(int(x) != total for x in lengths):
+        if not model.pads_exactly:
+            raise ValueError(
+                f"{model.checkpoint}: a group-norm front end normalises over time, so padded clips "
+                "would change; batch clips of equal length only"
+            )
+        if min(int(x) for x in lengths) < model.window:
+            raise ValueError(f"clips shorter than the model's window ({model.window} samples); pad them first")
+        mask = (torch.arange(total)[None, :] < torch.as_tensor([int(x) for x in lengths])[:, None]).long()
+    stamps = model.timestamps(total)
+    for a, b, ai, bi in chunk_spans(model.n_frames(total), model.chunk_frames, model.context_frames):
+        lo, hi = ai * model.hop, (bi - 1) * model.hop + model.window
+        kwargs = {} if mask is None else {"attention_mask": mask[:, lo:hi].to(model.device)}
+        out = model.net(audio[:, lo:hi].to(model.device), output_hidden_states=True, **kwargs)
+        hidden = torch.stack(out.hidden_states, dim=0)[:, :, a - ai : b - ai].float().cpu()
+        yield a, hidden, stamps[a:b]
+
+
+def embed_layers(
+    audio: torch.Tensor, model: SSLModel, *, scene: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every hidden state of clips of equal length: hidden [L, n, T, D] float32 on the CPU
+    and timestamps [n, T] in ms (all chunks of `iter_layers` joined)."""
+    hidden, ts = collect(iter_layers(audio, model, scene=scene))
+    return hidden, ts.expand(hidden.shape[1], -1)
 
 
 def get_timestamp_embeddings(
@@ -120,6 +180,5 @@ def get_timestamp_embeddings(
 
 
 def get_scene_embeddings(audio: torch.Tensor, model: SSLModel) -> torch.Tensor:
-    """HEAR API: [n, D], the time mean of the model's `layer`."""
-    hidden, _ = embed_layers(audio, model, scene=True)
-    return select_layer(hidden, model.layer).mean(dim=1)
+    """HEAR API: [n, D], the time mean of the model's `layer` (streamed over chunks)."""
+    return mean_over_time(iter_layers(audio, model, scene=True), model.layer)
