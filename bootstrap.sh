@@ -10,7 +10,7 @@ py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install -q --upgrade "pip==25.3"
 # torch first, pinned, so no resolver ever picks a newer one that breaks torchaudio.
 .venv/bin/python -m pip install -q "torch==2.9.1" "torchaudio==2.9.1"
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,passt]"
 .venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
 .venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc' 2>/dev/null \
   || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }

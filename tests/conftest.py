@@ -68,3 +68,19 @@ def standins(tmp_path_factory) -> dict[str, Path]:
         arch: build_standin(arch, root / arch, seed=7, hidden_size=32, num_hidden_layers=3, conv_dim=16)
         for arch in ("wav2vec2", "hubert")
     }
+
+
+@pytest.fixture(scope="session")
+def passt_weights(tmp_path_factory) -> Path:
+    """A randomly initialised small PaSST (PASST_TINY sizes) saved as a weights file."""
+    import torch
+
+    from hearflow.models.passt import build_network
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("passt") / "passt-tiny-random.pt"
+    torch.save(build_network(PASST_TINY).net.state_dict(), path)
+    return path
+
+
+PASST_TINY = {"embed_dim": 64, "depth": 2, "num_heads": 2}  # PaSST-S layout, a fraction of the width

@@ -21,7 +21,9 @@ def _pins(lines) -> dict[str, str]:
 
 def test_conda_envs_are_valid_and_match_the_project_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = _pins(project["dependencies"]) | _pins(project["optional-dependencies"]["test"])
+    pins = _pins(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pins |= _pins(extra)
     envs = sorted((ROOT / "envs").glob("*.yaml"))
     assert {e.stem for e in envs} >= {"data", "models", "probe", "report"}
     for env in envs:

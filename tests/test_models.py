@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow.models import crepe, logmel, ssl
+from hearflow.models import crepe, logmel, passt, ssl
 from hearflow.models.common import select_layer
+from tests.conftest import PASST_TINY
 
 SR = 16000
 
@@ -19,9 +20,11 @@ def _audio(n: int, seconds: float, seed: int = 0, sr: int = SR) -> torch.Tensor:
     return (0.4 * torch.sin(2 * torch.pi * f0 * t) + 0.05 * torch.randn(n, t.numel(), generator=g)).float()
 
 
-@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert", "logmel"])
-def loaded(request, standins):
+@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert", "logmel", "passt"])
+def loaded(request, standins, passt_weights):
     """(module, model) pairs for every HEAR-API module."""
+    if request.param == "passt":
+        return passt, passt.load_model(weights=str(passt_weights), arch=PASST_TINY, device="cpu")
     if request.param == "crepe_tiny":
         return crepe, crepe.load_model(capacity="tiny", device="cpu")
     if request.param == "logmel":

@@ -71,7 +71,7 @@ def test_hear2021_dry_run_needs_no_network(tmp_path):
     counts = _planned_rules(_snakemake(_copy_repo(tmp_path / "repo"), "-n", "--config", "suite=hear2021").stdout)
     assert counts["download"] == 20 and counts["extract"] == 20
     assert counts["resample"] == 2 * 20  # to 16 and 32 kHz
-    assert counts["embed"] == 5 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel
+    assert counts["embed"] == 6 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel, passt
     assert "demo_archive" not in counts
 
 

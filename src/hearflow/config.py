@@ -20,7 +20,7 @@ from hearflow.catalog import SelectionError, load_catalog, select_tasks
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "params.schema.yaml"
 # Input sample rate of each model module (logmel: its `sample_rate` option, this default).
-MODULE_RATES = {"ssl": 16000, "crepe": 16000, "logmel": 32000}
+MODULE_RATES = {"ssl": 16000, "crepe": 16000, "logmel": 32000, "passt": 32000}
 
 
 class ParamsError(ValueError):

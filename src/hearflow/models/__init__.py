@@ -18,6 +18,7 @@ MODULES = {
     "ssl": "hearflow.models.ssl",
     "crepe": "hearflow.models.crepe",
     "logmel": "hearflow.models.logmel",
+    "passt": "hearflow.models.passt",
 }
 
 
