@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from hearflow import hear
@@ -36,6 +37,10 @@ CHUNK = 1 << 20
 
 class ChecksumError(RuntimeError):
     """An archive's digest differs from the one recorded or expected."""
+
+
+class ArchiveError(RuntimeError):
+    """An archive cannot be read to the end (truncated or corrupt)."""
 
 
 class UnsafeArchiveError(RuntimeError):
@@ -192,11 +197,17 @@ def extract_task(archive: Path, dest: Path, task: str) -> Path:
     prefix = f"tasks/{task}/"
     with atomic_path(dest) as tmp:
         tmp.mkdir()
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for m in members:
-                _check_member(m, prefix, archive)
-            tar.extractall(tmp, members=members, filter="data")
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = tar.getmembers()
+                for m in members:
+                    _check_member(m, prefix, archive)
+                tar.extractall(tmp, members=members, filter="data")
+        except (EOFError, tarfile.ReadError, zlib.error, OSError) as err:
+            raise ArchiveError(
+                f"{archive}: truncated or corrupt archive ({type(err).__name__}: {err}); delete it and "
+                f"rerun to download it again (its checksum is checked against {task}'s lock entry)"
+            ) from err
         src = tmp / "tasks" / task
         if not src.is_dir():
             raise hear.TaskFormatError(f"{archive}: holds no folder {prefix}")

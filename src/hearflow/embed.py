@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import platform
 import socket
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from hearflow import hear
-from hearflow.audio import clip_frames, read_clip
+from hearflow.audio import AudioError, clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -166,45 +167,59 @@ def embed_task(
     budget = int(max_batch_seconds * model.sample_rate) if max_batch_seconds else None
     stats = {"clips": 0, "audio_samples": 0, "fed_samples": 0, "batches": 0}
 
+    # Headers only, before any embedding: a wrong rate or an empty clip stops the job now.
+    all_lengths = {
+        split: {n: clip_frames(task.audio_dir(model.sample_rate, split) / n, model.sample_rate)
+                for n in sorted(task.labels(split))}
+        for split in task.splits
+    }
+    empty = [f"{split}/{n}" for split, ls in all_lengths.items() for n, x in ls.items() if x == 0]
+    if empty:
+        raise AudioError(
+            f"{task.name}: {len(empty)} clip(s) without samples at {model.sample_rate} Hz, e.g. {empty[:3]}; "
+            "re-extract the task (delete its data/tasks folders and rerun) or remove them from the split's labels"
+        )
+    shards = ShardStore(
+        shard_dir(out_dir),
+        {
+            "module": module, "options": options, "task": task.name, "precision": precision,
+            "batch_size": batch_size, "max_padding": pad, "max_batch_samples": budget,
+            "sample_rate": model.sample_rate,
+        },
+    )
     with atomic_path(out_dir) as tmp:
         n_layers = None
         for split in task.splits:
             audio_dir = task.audio_dir(model.sample_rate, split)
             names = sorted(task.labels(split))
-            lengths = {name: clip_frames(audio_dir / name, model.sample_rate) for name in names}
+            lengths = all_lengths[split]
             batches = length_batches(lengths, batch_size, max_padding=pad, max_batch_samples=budget)
             views: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
             stamps: dict[str, np.ndarray] = {}
             bar = tqdm(total=len(names), desc=f"{task.name}/{split}", unit="clip", disable=not progress)
-            for batch in batches:
-                clips = [read_clip(audio_dir / n, model.sample_rate) for n in batch]
-                longest = max(len(c) for c in clips)
-                audio = torch.from_numpy(np.stack([np.pad(c, (0, longest - len(c))) for c in clips]))
-                valid = [model.n_frames(len(c), scene=scene) for c in clips]
-                acc = _Views(len(batch), valid, scene)
-                with autocast:
-                    for chunk_start, hidden, ts in mod.iter_layers(
-                        audio, model, scene=scene, lengths=[len(c) for c in clips]
-                    ):
-                        n_layers = hidden.shape[0]
-                        acc.add(chunk_start, hidden, ts)
+            for index, batch in enumerate(batches):
+                result = shards.load(split, index, batch)
+                if result is None:
+                    result = _embed_batch(mod, model, audio_dir, batch, scene, autocast, task.name)
+                    shards.save(split, index, batch, result)
+                n_layers = int(result["n_layers"])
                 if scene:
-                    per_layer = acc.scene_means()  # [L, n, D]
+                    per_layer = result["per_layer"]  # [L, n, D]
                     for i, name in enumerate(batch):
-                        views["last"][name] = per_layer[-1, i].numpy()
-                        views["fusion"][name] = per_layer[:, i].mean(dim=0).numpy()
+                        views["last"][name] = per_layer[-1, i]
+                        views["fusion"][name] = per_layer[:, i].mean(axis=0)
                         if n_layers > 1:
                             for layer in range(n_layers):
-                                views[f"layers/{layer:02d}"][name] = per_layer[layer, i].numpy()
+                                views[f"layers/{layer:02d}"][name] = per_layer[layer, i]
                 else:
                     for i, name in enumerate(batch):
-                        last, fusion, ts_i = acc.event_frames(i)
-                        views["last"][name] = last.numpy()
-                        views["fusion"][name] = fusion.numpy()
-                        stamps[name] = ts_i.numpy()
+                        views["last"][name] = result[f"last_{i}"]
+                        views["fusion"][name] = result[f"fusion_{i}"]
+                        stamps[name] = result[f"ts_{i}"]
+                longest = max(lengths[n] for n in batch)
                 stats["batches"] += 1
                 stats["clips"] += len(batch)
-                stats["audio_samples"] += sum(len(c) for c in clips)
+                stats["audio_samples"] += sum(lengths[n] for n in batch)
                 stats["fed_samples"] += longest * len(batch)
                 bar.update(len(batch))
             bar.close()
@@ -238,10 +253,111 @@ def embed_task(
                 "batches": stats["batches"],
                 "padding_waste": round(1.0 - stats["audio_samples"] / fed, 6) if fed else 0.0,
                 "audio_seconds": round(stats["audio_samples"] / model.sample_rate, 3),
+                "shards_reused": shards.reused,
+                "shards_computed": shards.computed,
                 **run_environment(start),
             },
         )
+    shards.clear()  # the output is complete: partial results are no longer needed
+    log.info("%s: %d batches computed, %d reused from an interrupted run", task.name, shards.computed, shards.reused)
     return out_dir
+
+
+def _embed_batch(mod, model, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str) -> dict:
+    """Embed one batch: {"n_layers", "per_layer" [L, n, D]} (scene) or per clip
+    {"last_i" [T, D], "fusion_i" [T, D], "ts_i" [T]} (event), float32 numpy."""
+    import torch
+
+    clips = []
+    for name in batch:
+        clip = read_clip(audio_dir / name, model.sample_rate)
+        if len(clip) == 0:
+            raise AudioError(f"{task_name}: {audio_dir / name} has no samples; re-extract the task or drop the clip")
+        minimum = getattr(model, "min_samples", 1)
+        if len(clip) < minimum:
+            log.warning(
+                "%s: %s has %d samples, fewer than the model's minimum %d: zero-padded",
+                task_name, name, len(clip), minimum,
+            )
+            clip = np.pad(clip, (0, minimum - len(clip)))
+        clips.append(clip)
+    longest = max(len(c) for c in clips)
+    audio = torch.from_numpy(np.stack([np.pad(c, (0, longest - len(c))) for c in clips]))
+    valid = [model.n_frames(len(c), scene=scene) for c in clips]
+    acc = _Views(len(batch), valid, scene)
+    n_layers = 0
+    with autocast:
+        for chunk_start, hidden, ts in mod.iter_layers(audio, model, scene=scene, lengths=[len(c) for c in clips]):
+            n_layers = hidden.shape[0]
+            acc.add(chunk_start, hidden, ts)
+    out: dict[str, np.ndarray] = {"n_layers": np.array(n_layers)}
+    if scene:
+        out["per_layer"] = acc.scene_means().numpy()
+    else:
+        for i in range(len(batch)):
+            last, fusion, ts_i = acc.event_frames(i)
+            out[f"last_{i}"], out[f"fusion_{i}"], out[f"ts_{i}"] = last.numpy(), fusion.numpy(), ts_i.numpy()
+    for key, value in out.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise FloatingPointError(
+                f"{task_name}: non-finite embeddings ({key}) for clips {batch} of {audio_dir}; nothing was written"
+            )
+    return out
+
+
+def shard_dir(out_dir: Path) -> Path:
+    """Where finished batches of an unfinished job wait (beside the output, removed on success)."""
+    return out_dir.parent / f".{out_dir.name}.shards"
+
+
+class ShardStore:
+    """Finished batches of one embedding job, so a killed job resumes where it stopped.
+
+    Each batch is one `.npz` written atomically; `manifest.json` holds the job's settings,
+    and shards written under other settings are discarded rather than reused.
+    """
+
+    def __init__(self, root: Path, settings: dict):
+        import json
+
+        self.root = root
+        self.reused = self.computed = 0
+        manifest = json.dumps(settings, sort_keys=True, default=str)
+        mpath = root / "manifest.json"
+        if root.is_dir() and (not mpath.is_file() or mpath.read_text() != manifest):
+            log.info("%s: shards from other settings, discarded", root)
+            shutil.rmtree(root)
+        if not root.is_dir():
+            root.mkdir(parents=True)
+            with atomic_path(mpath) as tmp:
+                tmp.write_text(manifest)
+
+    def _path(self, split: str, index: int) -> Path:
+        return self.root / f"{split}-{index:06d}.npz"
+
+    def load(self, split: str, index: int, batch: list[str]) -> dict | None:
+        path = self._path(split, index)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if list(data["names"]) != list(batch):
+                    return None
+                out = {k: data[k] for k in data.files if k != "names"}
+        except (OSError, ValueError, KeyError) as err:  # a damaged shard is recomputed
+            log.warning("%s: unreadable shard (%s), recomputed", path, err)
+            return None
+        self.reused += 1
+        return out
+
+    def save(self, split: str, index: int, batch: list[str], result: dict) -> None:
+        with atomic_path(self._path(split, index)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, names=np.array(batch), **result)
+        self.computed += 1
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def run_environment(start: float) -> dict:

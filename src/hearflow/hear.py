@@ -144,14 +144,15 @@ def check_task_layout(task: Task, sample_rate: int) -> None:
         for fname, labels in task.labels(split).items():
             if fname not in present:
                 raise TaskFormatError(
-                    f"{task.name}/{split}.json names {fname}, missing from {audio_dir}"
+                    f"{task.name}/{split}.json names {fname}, missing from {audio_dir}; re-extract the "
+                    f"task (delete its data/tasks folders and rerun) or remove {fname} from {split}.json"
                 )
             names = [e["label"] if isinstance(e, dict) else e for e in labels]
             unknown = [str(n) for n in names if str(n) not in vocab]
             if unknown:
                 raise TaskFormatError(
                     f"{task.name}/{split}.json: {fname} has labels {unknown} "
-                    "not in labelvocabulary.csv"
+                    f"not in labelvocabulary.csv; add them there or correct {split}.json"
                 )
 
 

@@ -30,6 +30,7 @@ class CrepeModel(torch.nn.Module):
     num_hidden_states = 1
     stand_in = False
     pads_exactly = True
+    min_samples = 1  # frames are zero-padded around the clip
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ class LogMelModel(torch.nn.Module):
             n_mels=n_mels, center=True, power=2.0,
         )
         self.scene_embedding_size = self.timestamp_embedding_size = n_mels
+        self.min_samples = n_fft // 2 + 1  # centred frames reflect-pad by n_fft // 2
 
     @property
     def device(self) -> torch.device:

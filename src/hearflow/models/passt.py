@@ -116,6 +116,7 @@ class PasstModel(torch.nn.Module):
         self.window_batch = window_batch
         self.scene_embedding_size = wrapper.scene_embedding_size
         self.timestamp_embedding_size = wrapper.timestamp_embedding_size
+        self.min_samples = wrapper.timestamp_window // 2 + 1  # windows are reflect-padded by half
 
     @property
     def device(self) -> torch.device:

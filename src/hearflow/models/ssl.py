@@ -76,6 +76,7 @@ class SSLModel(torch.nn.Module):
         self.hop = prod(strides)  # samples between frames
         # Receptive field of one frame: each kernel widens it by (k-1) input strides.
         self.window = 1 + sum((k - 1) * prod(strides[:i]) for i, k in enumerate(kernels))
+        self.min_samples = self.window  # one frame
         self.chunk_frames = max(1, round(chunk_seconds * self.sample_rate / self.hop))
         self.context_frames = round(context_seconds * self.sample_rate / self.hop)
 
