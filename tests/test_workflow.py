@@ -119,3 +119,11 @@ def test_reduced_demo_end_to_end(tmp_path):
 
     again = _snakemake(repo, "-n", "--configfile", "reduced.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+    # Determinism: derive, probe and report again from the same member embeddings.
+    first = (repo / "reports" / "metrics.json").read_bytes()
+    for path in ("results/configs", "results/probe", "reports/metrics.json"):
+        target = repo / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    _snakemake(repo, "--cores", "2", "--configfile", "reduced.yaml")
+    assert (repo / "reports" / "metrics.json").read_bytes() == first
