@@ -34,7 +34,9 @@ def read_clip(path: Path, sample_rate: int) -> np.ndarray:
         raise AudioError(f"{path}: {sr} Hz inside a {sample_rate} Hz folder; resample the task again")
     if audio.shape[1] > 1:
         log.warning("%s: %d channels, averaged to mono", path, audio.shape[1])
-    audio = audio.mean(axis=1)
+        audio = audio.mean(axis=1)
+    else:
+        audio = audio[:, 0]  # a view: no copy of a long clip
     if not np.isfinite(audio).all():
         raise AudioError(f"{path}: NaN or Inf samples; the file is corrupt, re-extract the task")
     return audio

