@@ -142,3 +142,17 @@ def test_embed_task_rejects_an_unknown_precision(tmp_path):
     task = make_task(tmp_path / "tasks")
     with pytest.raises(ValueError, match="embed.precision"):
         embed_task(task.root, tmp_path / "out", module="crepe", options={"capacity": "tiny"}, precision="int8")
+
+
+def test_half_precision_on_cpu_runs_float32_and_says_so(tmp_path, caplog):
+    import json
+    import logging
+
+    task = make_task(tmp_path / "tasks")
+    with caplog.at_level(logging.WARNING):
+        out = embed_task(task.root, tmp_path / "out", module="crepe", options={"capacity": "tiny"},
+                         precision="bfloat16", device="cpu", progress=False)
+    assert "applies on CUDA only" in caplog.text
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["precision"] == "float32" and prov["device"] == "cpu"
+    assert hear.read_embeddings(out / "last", "train").dtype == np.float32
