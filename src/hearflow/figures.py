@@ -290,7 +290,7 @@ def read_layer_scores(files: list[Path]) -> list[dict]:
     """Rows {model, task, metric, layer, score (paper units)} from
     results/probe_layers/<model>/<task>/scores.json ({"metric", "layers": [{"layer", "score"}]})."""
     rows = []
-    for path in sorted(Path(p) for p in files):
+    for path in (Path(p) for p in files):  # in the given (plan) order
         data = read_json(path)
         model, task = path.parent.parent.name, path.parent.name
         for entry in sorted(data["layers"], key=lambda e: e["layer"]):

@@ -47,6 +47,7 @@ figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #e
 figcaption { font-size: 0.85em; color: #444; max-width: 1000px; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 .legend { font-size: 0.85em; color: #444; }
+.scroll { overflow-x: auto; }
 """
 
 
@@ -141,8 +142,8 @@ def table_html(table: Table) -> str:
     return (
         f'<section class="result-table" id="{esc(table.name)}">\n<h3>{esc(table.name)}: {esc(table.caption)}</h3>\n'
         f'<p class="legend">{esc(legend(table))}</p>\n'
-        f'<table>\n<thead><tr><th class="key">task</th><th class="key">metric</th>{head}</tr></thead>\n'
-        f'<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table>\n</section>'
+        f'<div class="scroll"><table>\n<thead><tr><th class="key">task</th><th class="key">metric</th>{head}</tr></thead>\n'
+        f'<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table></div>\n</section>'
     )
 
 

@@ -241,8 +241,8 @@ def build_table(
 def cell_parts(table: Table, row: Row, method: str) -> tuple[str, str]:
     """(the ranked number, the rest of the cell): '96.8', ' / 96.8 (+0.0)'."""
     cell = row.cells[method]
-    if method in table.paper_only:
-        return format_number(row.metric, cell.paper), ""
+    if method in table.paper_only:  # "–": the paper prints no number here
+        return ("–" if cell.paper is None else format_number(row.metric, cell.paper)), ""
     ours = format_number(row.metric, cell.ours)
     if not table.compare:
         return ours, ""
@@ -297,7 +297,7 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_number(text: str) -> str:
-    return "$-$" + text[1:] if text.startswith("-") else text
+    return "$-$" + text[1:] if text.startswith("-") else text.replace("–", "--")
 
 
 def to_latex(table: Table) -> str:
@@ -325,7 +325,7 @@ def to_latex(table: Table) -> str:
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{caption}}}",
-        rf"\label{{tab:{latex_escape(table.name)}}}",
+        rf"\label{{tab:{table.name}}}",  # labels take underscores as they are
         r"\begin{tabular}{ll" + "r" * len(table.methods) + "}",
         r"\toprule",
         " & ".join(head) + r" \\",
