@@ -51,10 +51,14 @@ def _fake_run(root: Path) -> dict:
     return {"scores": scores, "members": members}
 
 
-def _metadata_record(meta_dir: Path, output: str, rule: str, start: float, end: float, job_hash: int) -> None:
-    meta_dir.mkdir(parents=True, exist_ok=True)
-    name = base64.b64encode(output.encode()).decode().replace("/", "@")
-    (meta_dir / name).write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end, "job_hash": job_hash}))
+def _metadata_record(meta_dir: Path, output: str, rule: str, start: float, end: float, job_hash: int,
+                     max_len: int = 255) -> None:
+    """A job record as Snakemake 9 writes it (snakemake/persistence/file.py: _record_path)."""
+    name = base64.urlsafe_b64encode(output.encode()).decode()
+    chunks = [name[i:i + max_len - 1] for i in range(0, len(name), max_len - 1)]
+    path = meta_dir.joinpath(*["@" + c for c in chunks[:-1]], chunks[-1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end, "job_hash": job_hash}))
 
 
 def test_snakemake_job_times_sum_existing_outputs_once_per_job(tmp_path):
@@ -63,7 +67,7 @@ def test_snakemake_job_times_sum_existing_outputs_once_per_job(tmp_path):
         (tmp_path / out).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / out).write_text("x")
     _metadata_record(meta, "results/members/m/t", "embed", 10.0, 40.0, 1)
-    _metadata_record(meta, "results/probe/c/t/scores.json", "probe", 40.0, 45.5, 2)
+    _metadata_record(meta, "results/probe/c/t/scores.json", "probe", 40.0, 45.5, 2, max_len=16)  # a long name
     _metadata_record(meta, "reports/tables/a.md", "table", 50.0, 51.0, 3)
     _metadata_record(meta, "reports/tables/a.csv", "table", 50.0, 51.0, 3)  # same job, second output
     _metadata_record(meta, "results/probe/gone/t/scores.json", "probe", 0.0, 100.0, 4)  # output deleted since

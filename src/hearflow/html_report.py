@@ -52,11 +52,13 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 
 
 def git_state(root: Path) -> dict:
-    """{"commit": sha | "unknown", "dirty": bool | None} of the checkout at `root`."""
+    """{"commit": sha | "unknown", "dirty": bool | None} of the checkout at `root`; dirty: tracked
+    files outside reports/ differ from the commit."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
+        # reports/ is what this run rewrites; changes elsewhere (code, params) make the commit inexact
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+                                cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as err:
         log.warning("no git commit recorded: %s", err)
         return {"commit": "unknown (not a git checkout)", "dirty": None}
@@ -66,13 +68,17 @@ def git_state(root: Path) -> dict:
 def snakemake_job_times(metadata_dir: Path, root: Path) -> dict[str, dict]:
     """{phase: {"jobs", "seconds"}} summed over Snakemake's job records whose output exists.
 
-    A record is .snakemake/metadata/<base64 of the output path> holding the job's rule,
-    starttime and endtime; jobs with several outputs are counted once.
+    A record is .snakemake/metadata/<urlsafe base64 of the output path> (split into "@"
+    folders past the file-name limit) holding the job's rule, starttime and endtime; jobs
+    with several outputs are counted once.
     """
+    metadata_dir = Path(metadata_dir)
     jobs = {}
-    for path in sorted(Path(metadata_dir).glob("*")) if Path(metadata_dir).is_dir() else []:
+    for path in sorted(p for p in metadata_dir.rglob("*") if p.is_file()) if metadata_dir.is_dir() else []:
+        # the urlsafe base64 of the output path, in chunks of folders named "@<chunk>" when long
+        encoded = "".join(part.removeprefix("@") for part in path.relative_to(metadata_dir).parts)
         try:
-            output = base64.b64decode(path.name.replace("@", "/"), validate=False).decode()
+            output = base64.urlsafe_b64decode(encoded).decode()
             record = json.loads(path.read_text())
             key = (record["rule"], record["starttime"], record["endtime"], record.get("job_hash"))
         except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
@@ -179,7 +185,7 @@ def render_report(
         f"<h1>hearflow report: {esc(suite)} suite</h1>",
         f"<p>Reproduction of the HEAR 2021 experiments of <i>The Ability of Self-Supervised Speech Models "
         f"for Audio Representations</i>. Commit <code>{esc(git['commit'])}</code>"
-        + (" (with uncommitted changes)" if git.get("dirty") else "")
+        + (" (with uncommitted changes outside reports/)" if git.get("dirty") else "")
         + f", generated {generated}.</p>",
     ]
     if stand_in:
@@ -193,7 +199,7 @@ def render_report(
 
     parts.append('<h2 id="provenance">Provenance</h2>')
     parts.append(_kv_table([
-        ("git commit", git["commit"] + (" (dirty)" if git.get("dirty") else "")),
+        ("git commit", git["commit"] + (" (uncommitted changes outside reports/)" if git.get("dirty") else "")),
         ("suite", suite),
         ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
         ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
