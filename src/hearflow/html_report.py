@@ -80,7 +80,8 @@ def snakemake_job_times(metadata_dir: Path, root: Path) -> dict[str, dict]:
         try:
             output = base64.urlsafe_b64decode(encoded).decode()
             record = json.loads(path.read_text())
-            key = (record["rule"], record["starttime"], record["endtime"], record.get("job_hash"))
+            # the outputs of one job share its end time (each notes its own start, a few µs apart)
+            key = (record["rule"], record["endtime"], record.get("job_hash"))
         except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
             log.warning("skipping unreadable Snakemake record %s: %s", path.name, err)
             continue
@@ -88,10 +89,10 @@ def snakemake_job_times(metadata_dir: Path, root: Path) -> dict[str, dict]:
             continue
         jobs[key] = record
     phases: dict[str, dict] = {}
-    for (rule, start, end, _), _record in jobs.items():
+    for (rule, end, _), record in jobs.items():
         p = phases.setdefault(PHASES.get(rule, "report"), {"jobs": 0, "seconds": 0.0})
         p["jobs"] += 1
-        p["seconds"] += max(0.0, float(end) - float(start))
+        p["seconds"] += max(0.0, float(end) - float(record["starttime"]))
     return phases
 
 
