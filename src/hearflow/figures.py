@@ -145,7 +145,7 @@ def plot_scores_by_category(rows: list[dict], stem: Path, *, configs: list[str],
     ax.set_title(title, fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
     by_label = dict(zip(labels, handles))
-    ax.legend(by_label.values(), by_label.keys(), title="category", loc="lower right", fontsize=8)
+    ax.legend(by_label.values(), by_label.keys(), title="category", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, stem)
 
