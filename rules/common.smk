@@ -3,6 +3,7 @@ import re
 
 from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
+from hearflow.report import task_facts
 
 validate_params(config)
 PLAN = make_plan(config)
@@ -47,12 +48,13 @@ def scores_file(cfg, task):
 
 
 def final_outputs():
-    """Every target of the active suite: probe scores, metrics, one table per ablation group.
+    """Every target of the active suite: probe scores and the report (metrics, tables,
+    figures, plot data, report.html; report_outputs() in rules/report.smk).
 
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
-    return scores + ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
+    return scores + report_outputs()
 
 
 def lock_key(wildcards):
@@ -79,3 +81,55 @@ def load_options(model):
     if "standin" in spec:
         return dict(spec["options"], checkpoint=standin_dir(model), stand_in=True)
     return dict(spec["options"])
+
+
+# Report phase: what the figures draw.
+TASK_FACTS = task_facts(PLAN.catalog, list(PLAN.tasks))
+FIGURES = config["report"]["figures"]
+_SUBSTITUTES = config["suites"][PLAN.suite]["substitutes"]
+# t-SNE over the fusion views of these models (substitutes applied; only models this run embeds).
+TSNE_MODELS = list(
+    dict.fromkeys(
+        _SUBSTITUTES.get(m, m)
+        for m in FIGURES["tsne"]["models"]
+        if _SUBSTITUTES.get(m, m) in PLAN.models
+    )
+)
+TSNE_TASKS = [t for t in PLAN.tasks if t not in FIGURES["tsne"]["exclude_tasks"]]
+ABLATIONS = [p for p in FIGURES["ablations"] if all(c in PLAN.configs for c in p)]
+# Layer-wise probing covers the SSL models on scene tasks (per-layer views exist for those only).
+LAYER_MODELS = [m for m, spec in PLAN.models.items() if spec["module"] == "ssl"]
+LAYER_TASKS = [t for t in PLAN.tasks if TASK_FACTS[t]["embedding_type"] == "scene"]
+
+
+def layer_scores_file(model, task):
+    return f"results/probe_layers/{model}/{task}/scores.json"
+
+
+def layer_score_files():
+    if not FIGURES["layer_curves"]:
+        return []
+    return [layer_scores_file(m, t) for m in LAYER_MODELS for t in LAYER_TASKS]
+
+
+def all_scores():
+    return [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
+
+
+def figure_names():
+    """The figures this run can draw (t-SNE needs a model of report.figures.tsne.models, etc.)."""
+    names = ["scores_by_category"]
+    if ABLATIONS:
+        names.append("ablation_deltas")
+    if TSNE_MODELS and TSNE_TASKS:
+        names.append("tsne_fusion")
+    if layer_score_files():
+        names.append("layer_curves")
+    return names
+
+
+def report_outputs():
+    tables = [f"reports/tables/{t}.{ext}" for t in PLAN.tables for ext in ("md", "csv", "tex")]
+    figures = [f"reports/figures/{f}.{ext}" for f in figure_names() for ext in ("png", "pdf", "txt")]
+    plots = [f"reports/plots/{f}.csv" for f in figure_names()]
+    return ["reports/metrics.json"] + tables + figures + plots + ["reports/report.html"]

@@ -1,9 +1,9 @@
-# Report phase: metrics.json ({config: {task: {metric: value}}}) and ablation tables.
+# Report phase: metrics.json, the paper's Tables 2-6, figures and one self-contained HTML page.
 
 
 rule metrics:
     input:
-        [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
+        all_scores(),
     output:
         "reports/metrics.json",
     log:
@@ -17,11 +17,16 @@ rule metrics:
 rule table:
     input:
         metrics="reports/metrics.json",
+        paper="reports/paper/tables.csv",
         scores=lambda w: [scores_file(cfg, task) for cfg in PLAN.tables[w.table] for task in PLAN.tasks],
     output:
-        "reports/tables/{table}.md",
+        md="reports/tables/{table}.md",
+        csv="reports/tables/{table}.csv",
+        tex="reports/tables/{table}.tex",
     params:
         configs=lambda w: PLAN.tables[w.table],
+        tasks=list(PLAN.tasks),
+        evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
         suite=PLAN.suite,
     log:
         "logs/report/{table}.log",
@@ -29,3 +34,115 @@ rule table:
         "../envs/report.yaml"
     script:
         "../scripts/table.py"
+
+
+rule figure_scores:
+    input:
+        metrics="reports/metrics.json",
+        paper="reports/paper/tables.csv",
+        scores=all_scores(),
+    output:
+        png="reports/figures/scores_by_category.png",
+        pdf="reports/figures/scores_by_category.pdf",
+        caption="reports/figures/scores_by_category.txt",
+        data="reports/plots/scores_by_category.csv",
+    params:
+        configs=list(PLAN.configs),
+        facts=TASK_FACTS,
+        suite=PLAN.suite,
+    log:
+        "logs/report/figure_scores.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/figure_scores.py"
+
+
+rule figure_ablations:
+    input:
+        metrics="reports/metrics.json",
+        paper="reports/paper/tables.csv",
+        scores=all_scores(),
+    output:
+        png="reports/figures/ablation_deltas.png",
+        pdf="reports/figures/ablation_deltas.pdf",
+        caption="reports/figures/ablation_deltas.txt",
+        data="reports/plots/ablation_deltas.csv",
+    params:
+        pairs=ABLATIONS,
+        facts=TASK_FACTS,
+        suite=PLAN.suite,
+    log:
+        "logs/report/figure_ablations.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/figure_ablations.py"
+
+
+rule figure_tsne:
+    input:
+        [member_dir(m, t) for m in TSNE_MODELS for t in TSNE_TASKS],
+    output:
+        png="reports/figures/tsne_fusion.png",
+        pdf="reports/figures/tsne_fusion.pdf",
+        caption="reports/figures/tsne_fusion.txt",
+        data="reports/plots/tsne_fusion.csv",
+    params:
+        members={m: {t: member_dir(m, t) for t in TSNE_TASKS} for m in TSNE_MODELS},
+        points_per_task=FIGURES["tsne"]["points_per_task"],
+        perplexity=FIGURES["tsne"]["perplexity"],
+        seed=config["seed"],
+        suite=PLAN.suite,
+    threads: 2
+    log:
+        "logs/report/figure_tsne.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/figure_tsne.py"
+
+
+rule figure_layers:
+    input:
+        layer_score_files(),
+    output:
+        png="reports/figures/layer_curves.png",
+        pdf="reports/figures/layer_curves.pdf",
+        caption="reports/figures/layer_curves.txt",
+        data="reports/plots/layer_curves.csv",
+    params:
+        suite=PLAN.suite,
+    log:
+        "logs/report/figure_layers.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/figure_layers.py"
+
+
+rule report_html:
+    input:
+        tables=[f"reports/tables/{t}.csv" for t in PLAN.tables],
+        figures=[f"reports/figures/{f}.png" for f in figure_names()],
+        captions=[f"reports/figures/{f}.txt" for f in figure_names()],
+        scores=all_scores(),
+        members=[member_dir(m, t) for m in PLAN.models for t in PLAN.tasks],
+        layers=layer_score_files(),
+    output:
+        "reports/report.html",
+    params:
+        config=config,
+        suite=PLAN.suite,
+        snakemake_metadata=".snakemake/metadata",
+    log:
+        "logs/report/report_html.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/report_html.py"
+
+
+rule report_all:
+    input:
+        report_outputs(),

@@ -1,14 +1,16 @@
-"""Write one ablation group's Markdown table."""
+"""Write one of the paper's tables as Markdown, CSV and LaTeX."""
 from pathlib import Path
 
-from hearflow.report import write_table
+from hearflow.report import write_tables
 from hearflow.smk import run
 
 
 def main(smk):
-    write_table(
-        Path(smk.input.metrics), [Path(p) for p in smk.input.scores], Path(smk.output[0]),
-        title=smk.wildcards.table, configs=list(smk.params.configs), suite=smk.params.suite,
+    write_tables(
+        Path(smk.input.metrics), Path(smk.input.paper), [Path(p) for p in smk.input.scores],
+        {k: Path(smk.output[k]) for k in ("md", "csv", "tex")},
+        name=smk.wildcards.table, configs=list(smk.params.configs), tasks=list(smk.params.tasks),
+        evaluation=dict(smk.params.evaluation), suite=smk.params.suite,
     )
 
 

@@ -33,6 +33,11 @@ def test_committed_params_are_valid(params):
         (lambda p: p.update(suite="nope"), "suite: 'nope' is not defined under suites"),
         (lambda p: p["suites"]["demo"]["configs"].append("cat_xyz"), "suites.demo.configs.13: unknown config 'cat_xyz'"),
         (lambda p: p["report"]["tables"]["table4_avg_vs_cat"].append("avg_zz"), "report.tables.table4_avg_vs_cat.2"),
+        (lambda p: p["report"]["figures"]["tsne"]["models"].append("hubert_xxl"),
+         "report.figures.tsne.models.2: unknown model 'hubert_xxl'"),
+        (lambda p: p["report"]["figures"]["ablations"].append(["cat_xw", "cat_zz"]),
+         "report.figures.ablations.5.1: unknown config 'cat_zz'"),
+        (lambda p: p["report"]["figures"].update(layer_curves="yes"), "report.figures.layer_curves"),
     ],
 )
 def test_invalid_params_name_the_key(params, mutate, key):

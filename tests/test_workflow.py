@@ -17,7 +17,8 @@ from hearflow import hear
 from tests.conftest import ROOT
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-PHASES = {"demo_archive", "download", "extract", "resample", "standin", "embed", "ensemble", "probe", "metrics", "table"}
+PHASES = {"demo_archive", "download", "extract", "resample", "standin", "embed", "ensemble", "probe", "metrics", "table",
+          "figure_scores", "figure_ablations", "figure_tsne", "report_html"}
 REDUCED = {
     "demo": {"scale": 0.2},
     "suites": {
@@ -106,8 +107,17 @@ def test_reduced_demo_end_to_end(tmp_path):
 
     table2 = (repo / "reports" / "tables" / "table2_baselines.md").read_text()
     assert "Untrained stand-in models" in table2
-    rows = [line.split("|")[1].strip() for line in table2.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[1:] == ["crepe", "hubert_xlarge", "fusion_cat_xwc"]  # this run's configs of the group
+    head = next(line for line in table2.splitlines() if line.startswith("| task |"))
+    assert [c.strip() for c in head.strip("|").split("|")] == ["task", "metric", "crepe", "hubert_xlarge", "fusion_cat_xwc"]
+    for ext in ("csv", "tex"):
+        assert (repo / "reports" / "tables" / f"table2_baselines.{ext}").stat().st_size > 0
+    # figures (no ablation pair has both configs in this run) and the HTML report
+    for name in ("scores_by_category", "tsne_fusion"):
+        for ext in ("png", "pdf", "txt"):
+            assert (repo / "reports" / "figures" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+        assert (repo / "reports" / "plots" / f"{name}.csv").stat().st_size > 0
+    html = (repo / "reports" / "report.html").read_text()
+    assert all(f'id="{t}"' in html for t in ("table2_baselines", "table3_fusion", "table5_crepe", "tsne_fusion"))
 
     cfg_dir = repo / "results" / "configs" / "fusion_cat_xwc" / "demo_events-v1-full"
     dims = json.loads((cfg_dir / "test.embedding-dimensions.json").read_text())

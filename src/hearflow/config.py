@@ -73,6 +73,14 @@ def validate_params(params: dict) -> None:
         for i, c in enumerate(names):
             if c not in configs:
                 problems.append(f"report.tables.{table}.{i}: unknown config {c!r}")
+    figures = params["report"]["figures"]
+    for i, m in enumerate(figures["tsne"]["models"]):
+        if m not in models:
+            problems.append(f"report.figures.tsne.models.{i}: unknown model {m!r}")
+    for i, pair in enumerate(figures["ablations"]):
+        for j, c in enumerate(pair):
+            if c not in configs:
+                problems.append(f"report.figures.ablations.{i}.{j}: unknown config {c!r}")
     if problems:
         raise ParamsError("\n".join(f"params: {p}" for p in problems))
 

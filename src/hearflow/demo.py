@@ -379,6 +379,22 @@ _SPECS: dict[str, _Spec] = {
 }
 
 
+# HEAR category of each demo task (speech | music | general, as catalog/hear2021.yaml), so
+# figures group demo scores the way the PaSST paper groups the HEAR 2021 tasks.
+CATEGORIES: dict[str, str] = {
+    "demo_tones-v1-full": "music",
+    "demo_vowels-v1-full": "speech",
+    "demo_mixtures-v1-full": "general",
+    "demo_events-v1-full": "general",
+}
+
+
+def task_facts(name: str) -> dict:
+    """The catalog facts of a demo task: category, embedding_type, evaluation (first selects)."""
+    spec = _spec(name)
+    return {"category": CATEGORIES[name], "embedding_type": spec.embedding_type, "evaluation": list(spec.evaluation)}
+
+
 def _spec(name: str) -> _Spec:
     if name not in _SPECS:
         raise ValueError(f"unknown demo task {name!r}; expected one of {DEMO_TASKS}")

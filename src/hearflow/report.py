@@ -1,20 +1,50 @@
-"""reports/metrics.json and the per-ablation Markdown tables.
+"""reports/metrics.json and the paper's Tables 2-6 as Markdown, CSV and LaTeX.
 
 metrics.json is `{config: {task: {metric: value}}}` (test scores, mean over folds), the
 file `dvc metrics diff` compares across commits. A metric that is undefined on a split
 (heareval's d' is NaN when a class has no positive test clip and infinite at AUC 1) is
 written as null, so that the file stays valid JSON; tables show it as "n/a".
+
+A table named `tableN_<anything>` in `report.tables` is the paper's Table N
+(reports/paper/tables.csv). Rows are (task, metric), columns the table's configs. Where the
+suite's tasks are the paper's (hear2021), each cell reads "ours / paper (Δ)" and the other
+methods the paper's table lists (Table 2's PaSST, PANNs, ...) come along as "(paper)"
+columns; on other suites (demo) cells hold our score only.
+
+    table = build_table("table2_baselines", metrics, configs, tasks, evaluation, paper)
+    write_text("t.md", to_markdown(table)); write_text("t.tex", to_latex(table))
+
+Units are the paper's: every metric in percent except d' (as printed). Ranks are taken on
+the printed values: rank 1 in bold, rank 2 underlined when at least three values compete
+(the paper underlines the second best only in its nine-row Table 2).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hearflow.io import read_json, write_json, write_text
 
 LOWER_IS_BETTER = {"segment_1s_er"}
-RAW_SCALE = {"d_prime", "segment_1s_er"}  # shown as they are; the rest in percent
+RAW_SCALE = {"d_prime"}  # printed as they are; every other metric in percent, as in the paper
+STAND_IN_NOTE = (
+    "Untrained stand-in models: wav2vec2/HuBERT here are tiny random networks of the "
+    "real architecture. These numbers test the pipeline; they say nothing about the "
+    "pretrained models of the paper."
+)
+PAPER_CAPTIONS = {  # the paper's captions (seeds/000 lines 349, 718, 913, 1041, 1168)
+    "table2": "Performance of our framework and other baselines",
+    "table3": "Performance of HuBERT xLarge and wav2vec 2.0 Large w/ and w/o feature fusion",
+    "table4": "Performance of feature averaging versus feature concatenation of wav2vec 2.0 Large plus HuBERT Large",
+    "table5": "Performance of HuBERT xLarge w/ and w/o CREPE",
+    "table6": "Performance of wav2vec 2.0 Large plus CREPE with feature concatenation w/ and w/o HuBERT xLarge",
+}
+CSV_COLUMNS = ["table", "task", "metric", "higher_is_better", "method", "paper_only", "ours", "paper", "delta", "rank"]
 
 
 def collect_metrics(score_files: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
@@ -35,62 +65,339 @@ def write_metrics(score_files: list[Path], out: Path) -> dict:
     return metrics
 
 
-def format_value(metric: str, value: float | None) -> str:
-    if value is None:  # undefined on this split
+def task_facts(catalog: dict[str, dict], tasks: list[str]) -> dict[str, dict]:
+    """{task: {category, embedding_type, evaluation}}: from the suite's catalog (hear2021) or,
+    for the demo tasks, from hearflow.demo. Parse-time safe (no heavy imports)."""
+    out = {}
+    for task in tasks:
+        if task in catalog:
+            facts = catalog[task]
+        else:
+            from hearflow import demo
+
+            facts = demo.task_facts(task)
+        out[task] = {k: facts[k] for k in ("category", "embedding_type", "evaluation")}
+    return out
+
+
+# ------------------------------------------------------------------------------ units
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def arrow(metric: str) -> str:
+    return "↑" if higher_is_better(metric) else "↓"
+
+
+def to_paper_units(metric: str, value: float | None) -> float | None:
+    """A metrics.json value (fractions) in the paper's units (percent, d' as is)."""
+    if value is None:
+        return None
+    return value if metric in RAW_SCALE else 100 * value
+
+
+def _digits(metric: str) -> int:
+    return 3 if metric in RAW_SCALE else 1
+
+
+def format_number(metric: str, value: float | None, *, signed: bool = False) -> str:
+    """A value in paper units as printed: d' with 3 decimals, percentages with 1."""
+    if value is None:  # undefined on this split, or not published
         return "n/a"
-    return f"{value:.3f}" if metric in RAW_SCALE else f"{100 * value:.1f}"
+    text = f"{value:+.{_digits(metric)}f}" if signed else f"{value:.{_digits(metric)}f}"
+    return "+0.0" if signed and text in ("-0.0", "-0.000") else text
 
 
-def markdown_table(
-    metrics: dict, configs: list[str], tasks: list[str], order: dict[str, list[str]] | None = None
-) -> str:
-    """Configs as rows; one column per (task, metric); the best value of a column in bold.
+def format_value(metric: str, value: float | None) -> str:
+    """A metrics.json value (fraction) as printed in the tables."""
+    return format_number(metric, to_paper_units(metric, value))
 
-    `order` gives each task's metrics in its `evaluation` order (the first selects models).
+
+# ------------------------------------------------------------------------------ paper values
+
+
+def paper_table_id(name: str) -> str | None:
+    """`table2_baselines` -> `table2` (the paper's table it regenerates), else None."""
+    m = re.match(r"(table\d+)(_|$)", name)
+    return m.group(1) if m else None
+
+
+def read_paper_values(path: Path) -> dict[tuple[str, str, str, str], float]:
+    """{(table, method, task, metric): value as printed} from reports/paper/tables.csv."""
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        return {(r["table"], r["method"], r["task"], r["metric"]): float(r["value"]) for r in csv.DictReader(f)}
+
+
+def paper_columns(paper: dict, table_id: str) -> list[tuple[str, str]]:
+    """The paper table's (task, metric) columns in printed order."""
+    return list(dict.fromkeys((task, metric) for (t, _, task, metric) in paper if t == table_id))
+
+
+def paper_methods(paper: dict, table_id: str) -> list[str]:
+    return list(dict.fromkeys(method for (t, method, _, _) in paper if t == table_id))
+
+
+# ------------------------------------------------------------------------------ the table model
+
+
+@dataclass
+class Cell:
+    ours: float | None = None   # paper units
+    paper: float | None = None  # as printed in the paper
+    rank: int | None = None     # 1 = best of the row (None: no value)
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.ours is None or self.paper is None else self.ours - self.paper
+
+
+@dataclass
+class Row:
+    task: str
+    metric: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    @property
+    def ranked(self) -> int:
+        return sum(c.rank is not None for c in self.cells.values())
+
+
+@dataclass
+class Table:
+    name: str
+    caption: str
+    methods: list[str]          # column order
+    paper_only: list[str]       # methods shown with the paper's numbers only
+    compare: bool               # cells hold ours / paper (Δ)
+    rows: list[Row]
+    stand_in: bool = False
+    suite: str = ""
+
+    def emphasis(self, row: Row, method: str) -> str:
+        """'best', 'second' or '' for one cell."""
+        rank = row.cells[method].rank
+        if rank == 1:
+            return "best"
+        if rank == 2 and row.ranked >= 3:
+            return "second"
+        return ""
+
+
+def rank_row(row: Row, paper_only: list[str]) -> None:
+    """Dense ranks on the printed values: ours for our configs, the paper's for paper-only rows."""
+    shown = {}
+    for method, cell in row.cells.items():
+        value = cell.paper if method in paper_only else cell.ours
+        if value is not None:
+            shown[method] = round(value, _digits(row.metric))
+    order = sorted(set(shown.values()), reverse=higher_is_better(row.metric))
+    for method, cell in row.cells.items():
+        cell.rank = order.index(shown[method]) + 1 if method in shown else None
+
+
+def build_table(
+    name: str,
+    metrics: dict,
+    configs: list[str],
+    tasks: list[str],
+    evaluation: dict[str, list[str]],
+    paper: dict,
+    *,
+    suite: str = "",
+    stand_in: bool = False,
+) -> Table:
+    """One table of the paper from metrics.json.
+
+    `evaluation` gives each task's metrics in heareval order; `paper` is read_paper_values().
+    Compared with the paper when its table shares tasks with this run.
     """
-    order = order or {}
-    columns = [(t, m) for t in tasks for m in order.get(t, metrics[configs[0]][t])]
-    head = ["config"] + [f"{t} {m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for t, m in columns]
-    best = {}
-    for t, m in columns:
-        vals = [metrics[c][t][m] for c in configs if metrics[c][t][m] is not None]
-        if vals:
-            best[t, m] = min(vals) if m in LOWER_IS_BETTER else max(vals)
+    table_id = paper_table_id(name)
+    published = paper_columns(paper, table_id) if table_id else []
+    compare = any(task in tasks for task, _ in published)
+    columns = [(t, m) for t, m in published if t in tasks] if compare else []
+    columns += [(t, m) for t in tasks if not any(t == pt for pt, _ in columns) for m in evaluation[t]]
+    paper_only = [m for m in paper_methods(paper, table_id) if m not in configs] if compare else []
+    methods = paper_only + list(configs)
     rows = []
-    for c in configs:
+    for task, metric in columns:
+        row = Row(task, metric)
+        for method in methods:
+            ours = None if method in paper_only else metrics.get(method, {}).get(task, {}).get(metric)
+            row.cells[method] = Cell(
+                ours=to_paper_units(metric, ours),
+                paper=paper.get((table_id, method, task, metric)) if compare else None,
+            )
+        rank_row(row, paper_only)
+        rows.append(row)
+    caption = PAPER_CAPTIONS.get(table_id, name)
+    return Table(name, caption, methods, paper_only, compare, rows, stand_in=stand_in, suite=suite)
+
+
+# ------------------------------------------------------------------------------ renderers
+
+
+def cell_parts(table: Table, row: Row, method: str) -> tuple[str, str]:
+    """(the ranked number, the rest of the cell): '96.8', ' / 96.8 (+0.0)'."""
+    cell = row.cells[method]
+    if method in table.paper_only:  # "–": the paper prints no number here
+        return ("–" if cell.paper is None else format_number(row.metric, cell.paper)), ""
+    ours = format_number(row.metric, cell.ours)
+    if not table.compare:
+        return ours, ""
+    if cell.paper is None:
+        return ours, " / –"
+    delta = "" if cell.delta is None else f" ({format_number(row.metric, cell.delta, signed=True)})"
+    return ours, f" / {format_number(row.metric, cell.paper)}{delta}"
+
+
+def column_label(table: Table, method: str) -> str:
+    return f"{method} (paper)" if method in table.paper_only else method
+
+
+def legend(table: Table) -> str:
+    what = (
+        "Cells: ours / the paper's (ours − paper). Columns marked (paper) are the paper's numbers only."
+        if table.compare
+        else "Cells: our test scores."
+    )
+    return (
+        f"{what} HEAR protocol, test split (mean over folds); every metric in %, d' as is. "
+        "↑ higher is better, ↓ lower is better. Best per row in bold, second underlined "
+        "(when at least three values compete)."
+    )
+
+
+def to_markdown(table: Table) -> str:
+    parts = [f"# {table.name}: {table.caption} ({table.suite} suite)\n"]
+    if table.stand_in:
+        parts.append("> " + STAND_IN_NOTE + "\n")
+    parts.append(legend(table) + "\n")
+    head = ["task", "metric"] + [column_label(table, m) for m in table.methods]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(table.methods)]
+    for row in table.rows:
         cells = []
-        for t, m in columns:
-            v = metrics[c][t][m]
-            text = format_value(m, v)
-            is_best = v is not None and best.get((t, m)) == v and len(configs) > 1
-            cells.append(f"**{text}**" if is_best else text)
-        rows.append([c] + cells)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+        for method in table.methods:
+            number, rest = cell_parts(table, row, method)
+            style = table.emphasis(row, method)
+            number = f"**{number}**" if style == "best" else f"<u>{number}</u>" if style == "second" else number
+            cells.append(number + rest)
+        lines.append("| " + " | ".join([row.task, f"{row.metric} {arrow(row.metric)}"] + cells) + " |")
+    parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_number(text: str) -> str:
+    return "$-$" + text[1:] if text.startswith("-") else text.replace("–", "--")
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs `table` float (needs \\usepackage{booktabs})."""
+    arrows = {True: r"$\uparrow$", False: r"$\downarrow$"}
+    head = ["Task", "Metric"] + [latex_escape(column_label(table, m)) for m in table.methods]
+    body = []
+    for row in table.rows:
+        cells = []
+        for method in table.methods:
+            number, rest = cell_parts(table, row, method)
+            number = _latex_number(number)
+            style = table.emphasis(row, method)
+            number = rf"\textbf{{{number}}}" if style == "best" else rf"\underline{{{number}}}" if style == "second" else number
+            rest = rest.replace("(-", "($-$").replace("–", "--")
+            cells.append(number + rest)
+        label = f"{latex_escape(row.metric)} {arrows[higher_is_better(row.metric)]}"
+        body.append(" & ".join([latex_escape(row.task), label] + cells) + r" \\")
+    caption = latex_escape(f"{table.caption} ({table.suite} suite). ") + latex_escape(legend(table)).replace(
+        "↑", arrows[True]).replace("↓", arrows[False]).replace("−", "$-$")
+    if table.stand_in:
+        caption += " " + latex_escape(STAND_IN_NOTE)
+    lines = [
+        "% Generated by hearflow (src/hearflow/report.py) from reports/metrics.json. Needs \\usepackage{booktabs}.",
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{tab:{table.name}}}",  # labels take underscores as they are
+        r"\begin{tabular}{ll" + "r" * len(table.methods) + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def write_table(
-    metrics_file: Path, score_files: list[Path], out: Path, *, title: str, configs: list[str], suite: str
-) -> str:
-    """Write one ablation group's table, flagged when any number comes from a stand-in model."""
+def _csv_number(value: float | None, metric: str) -> str:
+    return "" if value is None else f"{value:.{_digits(metric) + 3}f}"
+
+
+def to_csv(table: Table) -> str:
+    """Long format, one line per cell; values in paper units."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in table.rows:
+        for method in table.methods:
+            cell = row.cells[method]
+            writer.writerow([
+                table.name, row.task, row.metric, str(higher_is_better(row.metric)).lower(), method,
+                str(method in table.paper_only).lower(), _csv_number(cell.ours, row.metric),
+                _csv_number(cell.paper, row.metric), _csv_number(cell.delta, row.metric),
+                "" if cell.rank is None else cell.rank,
+            ])
+    return out.getvalue()
+
+
+def read_table_csv(path: Path, *, caption: str = "", suite: str = "", stand_in: bool = False) -> Table:
+    """Rebuild a Table from to_csv() output (the HTML report renders these)."""
+    def num(text):
+        return float(text) if text else None
+
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        lines = list(csv.DictReader(f))
+    name = lines[0]["table"] if lines else Path(path).stem
+    methods = list(dict.fromkeys(r["method"] for r in lines))
+    paper_only = [m for m in methods if any(r["method"] == m and r["paper_only"] == "true" for r in lines)]
+    rows: dict[tuple[str, str], Row] = {}
+    for r in lines:
+        row = rows.setdefault((r["task"], r["metric"]), Row(r["task"], r["metric"]))
+        row.cells[r["method"]] = Cell(num(r["ours"]), num(r["paper"]), int(r["rank"]) if r["rank"] else None)
+    compare = any(r["paper"] for r in lines if r["paper_only"] == "false") or bool(paper_only)
+    table_id = paper_table_id(name)
+    return Table(name, caption or PAPER_CAPTIONS.get(table_id, name), methods, paper_only, compare,
+                 list(rows.values()), stand_in=stand_in, suite=suite)
+
+
+def write_tables(
+    metrics_file: Path,
+    paper_file: Path,
+    score_files: list[Path],
+    outputs: dict[str, Path],
+    *,
+    name: str,
+    configs: list[str],
+    tasks: list[str],
+    evaluation: dict[str, list[str]],
+    suite: str,
+) -> Table:
+    """Write one table as Markdown, CSV and LaTeX (outputs: {"md", "csv", "tex"} -> path),
+    flagged when any number comes from a stand-in model."""
     metrics = read_json(metrics_file)
-    tasks = sorted({t for c in configs for t in metrics[c]})
-    scores = [read_json(p) for p in score_files]
-    stand_in = any(s.get("stand_in") for s in scores)
-    order = {p.parent.name: s["evaluation"] for p, s in zip(score_files, scores) if "evaluation" in s}
-    parts = [f"# {title} ({suite} suite)\n"]
-    if stand_in:
-        parts.append(
-            "> Untrained stand-in models: wav2vec2/HuBERT here are tiny random networks of the\n"
-            "> real architecture. These numbers test the pipeline; they say nothing about the\n"
-            "> pretrained models of the paper.\n"
-        )
-    parts.append(
-        "Test scores of the HEAR protocol (mean over folds); accuracies, mAP and F-measures in %,\n"
-        "d' and error rates as they are; best per column in bold.\n"
-    )
-    parts.append(markdown_table(metrics, configs, tasks, order))
-    text = "\n".join(parts)
-    write_text(out, text)
-    return text
+    stand_in = any(read_json(p).get("stand_in") for p in score_files)
+    table = build_table(name, metrics, configs, tasks, evaluation, read_paper_values(paper_file),
+                        suite=suite, stand_in=stand_in)
+    write_text(outputs["md"], to_markdown(table))
+    write_text(outputs["csv"], to_csv(table))
+    write_text(outputs["tex"], to_latex(table))
+    return table
