@@ -1,11 +1,17 @@
 import os
 import re
+from pathlib import Path
 
 from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
+from hearflow.dvcgen import settle_mtimes
 
 validate_params(config)
 PLAN = make_plan(config)
+# Results from `dvc pull` in a fresh clone: put file ages in DAG order once, before Snakemake
+# has recorded any job here, so that plain Snakemake agrees with DVC (hearflow.dvcgen).
+if workflow.is_main_process:
+    settle_mtimes(Path.cwd())
 LOCAL_MIRROR = "://" not in PLAN.mirror
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -52,7 +58,8 @@ def final_outputs():
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
-    return scores + ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
+    reports = ["reports/metrics.json", "reports/plots/scores.csv"]
+    return scores + reports + [f"reports/tables/{t}.md" for t in PLAN.tables]
 
 
 def lock_key(wildcards):
