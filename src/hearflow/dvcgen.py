@@ -95,6 +95,13 @@ def stage_name(*parts: str) -> str:
     return "-".join(parts).replace(".", "_")
 
 
+class _UniqueStages(dict):
+    def __setitem__(self, name, stage):
+        if name in self:  # two names that differ only in '.' vs '_'
+            raise ValueError(f"two DVC stages named {name!r}")
+        super().__setitem__(name, stage)
+
+
 def _module_file(module: str, root: Path) -> Path | None:
     base = root / "src" / Path(*module.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
@@ -174,7 +181,7 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     plan: Plan = make_plan(params)
     suite_key = f"suites.{plan.suite}"
     demo = plan.suite == "demo"
-    out: dict[str, dict] = {}
+    out = _UniqueStages()
 
     for task in plan.tasks:
         rules = (["demo_archive"] if demo else []) + ["download", "extract", "resample"]
@@ -228,7 +235,7 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
         plots=[{SCORE_PLOT: {"cache": False, "x": "score", "y": "entry", "template": "bar_horizontal",
                              "title": "Test score (each task's first metric) per configuration"}}],
     )
-    return out
+    return dict(out)
 
 
 def snakemake_has_records(root: Path) -> bool:
