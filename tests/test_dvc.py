@@ -236,6 +236,25 @@ def test_push_clone_pull_needs_no_rerun(built, remote, tmp_path):
     assert "Nothing to be done" in plain.stdout + plain.stderr, plain.stdout[-3000:]
 
 
+def _exp_rows(node):
+    """(params, metrics) of every revision in `dvc exp show --json`, however nested."""
+    if isinstance(node, dict):
+        data = node.get("data")
+        if isinstance(data, dict) and "params" in data:
+            yield data["params"]["params.yaml"]["data"], data.get("metrics") or {}
+        for value in node.values():
+            yield from _exp_rows(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _exp_rows(value)
+
+
+def _get(d: dict, dotted: str):
+    for key in dotted.split("."):
+        d = d[key]
+    return d
+
+
 @pytest.mark.e2e
 def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remote, tmp_path):
     repo, _ = built
@@ -243,8 +262,10 @@ def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remo
 
     exp = _dvc(clone, "exp", "run", "-S", f"{PROBE_KEY}=[16]")
     assert sorted(_ran(exp)) == sorted([f"probe-{c}" for c in CONFIGS] + ["report"])
-    shown = json.loads(_dvc(clone, "exp", "show", "--json").stdout)
-    assert PROBE_KEY.rsplit(".", 1)[1] in json.dumps(shown)
+    shown = list(_exp_rows(json.loads(_dvc(clone, "exp", "show", "--json").stdout)))
+    widths = [_get(params, PROBE_KEY) for params, _ in shown]
+    assert [32] in widths and widths.count([16]) >= 2  # baseline; workspace and experiment
+    assert all(set(metrics["reports/metrics.json"]["data"]) == set(CONFIGS) for _, metrics in shown)
 
     _git(clone, "add", "-A")
     _git(clone, "commit", "-qm", "narrower probe")
