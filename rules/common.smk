@@ -1,12 +1,18 @@
 import os
 import re
+from pathlib import Path
 
 from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
 from hearflow.report import task_facts
+from hearflow.dvcgen import settle_mtimes
 
 validate_params(config)
 PLAN = make_plan(config)
+# Results from `dvc pull` in a fresh clone: put file ages in DAG order once, before Snakemake
+# has recorded any job here, so that plain Snakemake agrees with DVC (hearflow.dvcgen).
+if workflow.is_main_process:
+    settle_mtimes(Path.cwd())
 LOCAL_MIRROR = "://" not in PLAN.mirror
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -54,7 +60,7 @@ def final_outputs():
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
-    return scores + report_outputs()
+    return scores + report_outputs() + ["reports/plots/scores.csv"]
 
 
 def lock_key(wildcards):

@@ -146,3 +146,16 @@ rule report_html:
 rule report_all:
     input:
         report_outputs(),
+
+
+rule score_plot:
+    input:
+        [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
+    output:
+        "reports/plots/scores.csv",
+    log:
+        "logs/report/score_plot.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/score_plot.py"

@@ -212,3 +212,25 @@ def test_task_facts_come_from_the_catalog_or_the_demo_tasks():
     assert facts["esc50-v2.0.0-full"] == {"category": "general", "embedding_type": "scene",
                                           "evaluation": ["top1_acc", "mAP", "d_prime", "aucroc"]}
     assert facts["demo_vowels-v1-full"] == {"category": "speech", "embedding_type": "scene", "evaluation": ["top1_acc"]}
+
+
+def test_score_plot_has_one_row_per_task_and_config_with_the_first_metric(tmp_path):
+    from hearflow.report import write_score_plot
+
+    files = []
+    for cfg, task, metrics, evaluation in [
+        ("crepe", "t2", {"mAP": 0.75, "d_prime": 1.5}, ["mAP", "d_prime"]),
+        ("avg_xc", "t1", {"segment_1s_er": 0.4, "event_onset_200ms_fms": 0.6}, ["event_onset_200ms_fms", "segment_1s_er"]),
+        ("crepe", "t1", {"segment_1s_er": 0.3, "event_onset_200ms_fms": float("nan")}, ["event_onset_200ms_fms", "segment_1s_er"]),
+    ]:
+        path = _scores(tmp_path / "p", cfg, task, metrics)
+        path.write_text(json.dumps({"metrics": metrics, "evaluation": evaluation}))
+        files.append(path)
+    out = tmp_path / "scores.csv"
+    write_score_plot(files, out)
+    assert out.read_text().splitlines() == [
+        "entry,task,config,metric,score",
+        "t1 / avg_xc,t1,avg_xc,event_onset_200ms_fms,0.6",
+        "t1 / crepe,t1,crepe,event_onset_200ms_fms,",
+        "t2 / crepe,t2,crepe,mAP,0.75",
+    ]

@@ -401,3 +401,25 @@ def write_tables(
     write_text(outputs["csv"], to_csv(table))
     write_text(outputs["tex"], to_latex(table))
     return table
+
+
+def write_score_plot(score_files: list[Path], out: Path) -> list[dict]:
+    """reports/plots/scores.csv for `dvc plots`: one row per (task, config) with the task's
+    first `evaluation` metric (the one that selects models), rows sorted by task then config."""
+    import csv
+    import io
+
+    rows = []
+    for path in sorted(score_files, key=lambda p: (p.parent.name, p.parent.parent.name)):
+        cfg, task = path.parent.parent.name, path.parent.name
+        scores = read_json(path)
+        metric = scores["evaluation"][0]
+        value = scores["metrics"][metric]
+        value = round(float(value), 6) if value is not None and math.isfinite(value) else None
+        rows.append({"entry": f"{task} / {cfg}", "task": task, "config": cfg, "metric": metric, "score": value})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["entry", "task", "config", "metric", "score"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out, buf.getvalue())
+    return rows
