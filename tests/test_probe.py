@@ -17,6 +17,9 @@ from hearflow.hear import Task, labels_at_timestamps, write_split, write_vocabul
 from hearflow.io import write_json
 from hearflow.probe import (
     DEFAULT_GRID,
+    FullyConnectedPrediction,
+    StackedMLP,
+    _StackedOptimizer,
     data_splits,
     events_from_frames,
     expand_grid,
@@ -393,3 +396,56 @@ def test_events_from_frames_matches_heareval_when_importable():
             min_duration=min_duration,
         )
         assert got == expected
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"hidden_layers": 2, "hidden_norm": "batchnorm", "norm_after_activation": False},
+        {"hidden_layers": 1, "hidden_norm": "layernorm", "norm_after_activation": True},
+        {"hidden_layers": 0, "hidden_norm": "batchnorm", "norm_after_activation": False},
+    ],
+)
+@pytest.mark.parametrize("optim", ["adam", "sgd"])
+def test_stacked_members_train_as_independent_heareval_models(shape, optim):
+    """A stack of grid points = the same points as separate torch modules and optimizers."""
+    confs = [
+        {**{k: v[0] for k, v in DEFAULT_GRID.items()}, **shape, "hidden_dim": 12,
+         "dropout": 0.0, "optim": optim, "lr": lr, "initialization": init}
+        for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
+    ]  # fmt: skip
+    torch.manual_seed(0)
+    stack = StackedMLP.build(6, 4, confs, torch.device("cpu"))
+    torch.manual_seed(0)
+    singles = []
+    for conf in confs:
+        singles.append(FullyConnectedPrediction(6, 4, conf))
+        torch.rand(64, 6)  # the summary draw StackedMLP.build makes after each member
+    optimizer = _StackedOptimizer(stack, [c["lr"] for c in confs], optim)
+    optims = [
+        (torch.optim.Adam if optim == "adam" else torch.optim.SGD)(m.parameters(), lr=c["lr"])
+        for m, c in zip(singles, confs, strict=True)
+    ]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = torch.from_numpy(rng.normal(size=(16, 6)).astype(np.float32))
+        y = torch.from_numpy(rng.integers(0, 4, 16))
+        loss = torch.nn.functional.cross_entropy(stack.forward(x).transpose(1, 2), y[None].expand(3, 16))
+        (loss * 3).backward()  # the sum of the members' mean losses
+        optimizer.step()
+        for model, opt in zip(singles, optims, strict=True):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    # Training-mode outputs (BatchNorm on batch statistics): a bias just before BatchNorm
+    # has a zero gradient up to rounding, which Adam's normalisation turns into arbitrary
+    # steps, so running statistics (evaluation mode) only agree without BatchNorm.
+    x = torch.from_numpy(rng.normal(size=(10, 6)).astype(np.float32))
+    expected = torch.stack([m(x) for m in singles]).detach()
+    torch.testing.assert_close(stack.forward(x).detach(), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stack.select([2, 0]).forward(x).detach(), expected[[2, 0]], rtol=1e-4, atol=1e-5)
+    if shape["hidden_norm"] != "batchnorm" or shape["hidden_layers"] == 0:
+        for m in singles:
+            m.eval()
+        expected = torch.stack([m(x) for m in singles]).detach()
+        torch.testing.assert_close(stack.logits(x), expected, rtol=1e-4, atol=1e-5)
