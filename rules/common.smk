@@ -46,12 +46,31 @@ def scores_file(cfg, task):
     return f"results/probe/{cfg}/{task}/scores.json"
 
 
+def layer_scores_file(model, task):
+    return f"results/probe_layers/{model}/{task}/scores.json"
+
+
+def layer_scores_files():
+    """Layer-wise probes: every SSL member (module ssl) on every scene task (the tasks with
+    per-layer views), whose type the catalog or the demo suite knows before any data exists."""
+    from hearflow.demo import embedding_type
+
+    def is_scene(task):
+        facts = PLAN.catalog.get(task)
+        return (facts["embedding_type"] if facts else embedding_type(task)) == "scene"
+
+    models = [m for m, spec in PLAN.models.items() if spec["module"] == "ssl"]
+    return [layer_scores_file(m, t) for m in models for t in PLAN.tasks if is_scene(t)]
+
+
 def final_outputs():
-    """Every target of the active suite: probe scores, metrics, one table per ablation group.
+    """Every target of the active suite: probe scores, layer-wise probe scores, metrics, one
+    table per ablation group.
 
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
+    scores += layer_scores_files()
     return scores + ["reports/metrics.json"] + [f"reports/tables/{t}.md" for t in PLAN.tables]
 
 
