@@ -59,7 +59,7 @@ def _planned_rules(output: str) -> dict[str, int]:
 
 def _copy_repo(dest: Path) -> Path:
     """A clean copy of the checkout (what a fresh clone holds), without data or results."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "data", "results", "logs", ".snakemake", "__pycache__", ".dvc")
+    ignore = shutil.ignore_patterns(".git", ".venv", ".venv-heareval", "data", "results", "logs", ".snakemake", "__pycache__", ".dvc")
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 
