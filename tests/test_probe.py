@@ -375,27 +375,42 @@ def test_events_from_frames_hand_made_example():
     assert events_from_frames(half, times, ["a"], median_filter_ms=0, min_duration=0) == []
 
 
-def test_events_from_frames_matches_heareval_when_importable():
-    tp = pytest.importorskip("heareval.predictions.task_predictions")
+HEAREVAL_PYTHON = Path(__file__).resolve().parents[1] / ".venv-heareval" / "bin" / "python"
+_HEAREVAL_EVENTS = """
+import json, sys, torch
+from heareval.predictions.task_predictions import create_events_from_prediction
+case = json.load(sys.stdin)
+out = []
+for median_filter_ms, min_duration in case["posts"]:
+    events = create_events_from_prediction(
+        {float(t): torch.tensor(p) for t, p in zip(case["times"], case["probs"])},
+        {0: "a", 1: "b", 2: "c"}, median_filter_ms=median_filter_ms, min_duration=min_duration)
+    out.append([{**e, "start": float(e["start"]), "end": float(e["end"])} for e in events])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not HEAREVAL_PYTHON.is_file(), reason="no .venv-heareval: run ./bootstrap.sh")
+def test_events_from_frames_matches_heareval():
+    """heareval's create_events_from_prediction, run in its own venv, on random frames."""
+    import json
+    import os
+    import subprocess
+
     rng = np.random.default_rng(1)
     times = np.arange(60) * 40.0
     probs = rng.random((60, 3)).astype(np.float32)
-    for median_filter_ms, min_duration in [(0, 0), (120, 80), (250, 125)]:
-        expected = tp.create_events_from_prediction(
-            {float(t): torch.tensor(p) for t, p in zip(times, probs, strict=True)},
-            {0: "a", 1: "b", 2: "c"},
-            median_filter_ms=median_filter_ms,
-            min_duration=min_duration,
-        )
-        expected = [{**e, "start": float(e["start"]), "end": float(e["end"])} for e in expected]
+    posts = [(0, 0), (120, 80), (250, 125)]
+    case = {"times": times.tolist(), "probs": probs.tolist(), "posts": posts}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(HEAREVAL_PYTHON), "-c", _HEAREVAL_EVENTS], input=json.dumps(case),
+                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    expected = json.loads(proc.stdout)
+    for (median_filter_ms, min_duration), theirs in zip(posts, expected, strict=True):
         got = events_from_frames(
-            probs,
-            times,
-            ["a", "b", "c"],
-            median_filter_ms=median_filter_ms,
-            min_duration=min_duration,
+            probs, times, ["a", "b", "c"], median_filter_ms=median_filter_ms, min_duration=min_duration
         )
-        assert got == expected
+        assert got == theirs, (median_filter_ms, min_duration)
 
 
 @pytest.mark.parametrize(
