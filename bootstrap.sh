@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up this checkout on a fresh machine: a virtualenv in .venv with the pinned packages.
+# Set up this checkout on a fresh machine: a virtualenv in .venv with the pinned packages,
+# and .venv-heareval with the official HEAR kit's predictions runner (probe.engine: heareval).
 # Idempotent: a second run only checks the pins. Needs Python 3.11 (python3.11 or python3).
 #   ./bootstrap.sh && . .venv/bin/activate
 set -euo pipefail
@@ -14,4 +15,13 @@ py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
 .venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc' 2>/dev/null \
   || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }
-echo "bootstrap: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
+# The official kit's runner (probe.engine: heareval, and the parity tests) in its own venv:
+# pytorch-lightning 1.9.5 needs numpy < 2, which the project's own pins exclude.
+[ -x .venv-heareval/bin/python ] || "$py" -m venv .venv-heareval
+.venv-heareval/bin/python -m pip install -q --upgrade "pip==25.3"
+.venv-heareval/bin/python -m pip install -q "torch==2.9.1"
+.venv-heareval/bin/python -m pip install -q -r requirements-heareval-runner.txt
+.venv-heareval/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 .venv-heareval/bin/python -c 'import heareval.predictions.runner' 2>/dev/null \
+  || { echo "bootstrap: .venv-heareval does not import heareval's runner; see the pip output above" >&2; exit 1; }
+echo "bootstrap: .venv and .venv-heareval ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -6,6 +6,8 @@ from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
 from hearflow.report import task_facts
 from hearflow.dvcgen import settle_mtimes
+from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures
+from hearflow.targets import report_outputs as target_report_outputs
 
 validate_params(config)
 PLAN = make_plan(config)
@@ -53,13 +55,19 @@ def scores_file(cfg, task):
     return f"results/probe/{cfg}/{task}/scores.json"
 
 
+def layer_scores_files():
+    """Layer-wise probes: every SSL member (module ssl) on every scene task."""
+    return [layer_scores_file(m, t) for m, t in layer_probe_pairs(PLAN)]
+
+
 def final_outputs():
-    """Every target of the active suite: probe scores and the report (metrics, tables,
-    figures, plot data, report.html; report_outputs() in rules/report.smk).
+    """Every target of the active suite: probe scores, layer-wise probe scores and the report
+    (metrics, tables, figures, plot data, report.html; report_outputs() in rules/report.smk).
 
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
+    scores += layer_scores_files()
     return scores + report_outputs() + ["reports/plots/scores.csv"]
 
 
@@ -89,33 +97,18 @@ def load_options(model):
     return dict(spec["options"])
 
 
-# Report phase: what the figures draw.
+# Report phase: what the figures draw (hearflow.targets, shared with the dvc.yaml generator).
 TASK_FACTS = task_facts(PLAN.catalog, list(PLAN.tasks))
 FIGURES = config["report"]["figures"]
-_SUBSTITUTES = config["suites"][PLAN.suite]["substitutes"]
-# t-SNE over the fusion views of these models (substitutes applied; only models this run embeds).
-TSNE_MODELS = list(
-    dict.fromkeys(
-        _SUBSTITUTES.get(m, m)
-        for m in FIGURES["tsne"]["models"]
-        if _SUBSTITUTES.get(m, m) in PLAN.models
-    )
-)
-TSNE_TASKS = [t for t in PLAN.tasks if t not in FIGURES["tsne"]["exclude_tasks"]]
-ABLATIONS = [p for p in FIGURES["ablations"] if all(c in PLAN.configs for c in p)]
-# Layer-wise probing covers the SSL models on scene tasks (per-layer views exist for those only).
-LAYER_MODELS = [m for m, spec in PLAN.models.items() if spec["module"] == "ssl"]
-LAYER_TASKS = [t for t in PLAN.tasks if TASK_FACTS[t]["embedding_type"] == "scene"]
-
-
-def layer_scores_file(model, task):
-    return f"results/probe_layers/{model}/{task}/scores.json"
+REPORT = report_figures(config, PLAN)
+TSNE_MODELS = REPORT["tsne_models"]
+TSNE_TASKS = REPORT["tsne_tasks"]
+ABLATIONS = REPORT["ablations"]
 
 
 def layer_score_files():
-    if not FIGURES["layer_curves"]:
-        return []
-    return [layer_scores_file(m, t) for m in LAYER_MODELS for t in LAYER_TASKS]
+    """The layer-wise probe scores the layer-curve figure draws (report.figures.layer_curves)."""
+    return REPORT["layer_files"]
 
 
 def all_scores():
@@ -124,18 +117,10 @@ def all_scores():
 
 def figure_names():
     """The figures this run can draw (t-SNE needs a model of report.figures.tsne.models, etc.)."""
-    names = ["scores_by_category"]
-    if ABLATIONS:
-        names.append("ablation_deltas")
-    if TSNE_MODELS and TSNE_TASKS:
-        names.append("tsne_fusion")
-    if layer_score_files():
-        names.append("layer_curves")
-    return names
+    return REPORT["names"]
 
 
 def report_outputs():
-    tables = [f"reports/tables/{t}.{ext}" for t in PLAN.tables for ext in ("md", "csv", "tex")]
-    figures = [f"reports/figures/{f}.{ext}" for f in figure_names() for ext in ("png", "pdf", "txt")]
-    plots = [f"reports/plots/{f}.csv" for f in figure_names()]
-    return ["reports/metrics.json"] + tables + figures + plots + ["reports/report.html"]
+    """Every report file except the DVC score plot (rule score_plot)."""
+    outs = target_report_outputs(PLAN, REPORT["names"])
+    return outs["metrics"] + outs["tables"] + outs["figures"] + outs["plots"][:-1] + outs["html"]

@@ -1,4 +1,5 @@
-# Probe phase: the HEAR downstream protocol per (configuration, task).
+# Probe phase: the HEAR downstream protocol per (configuration, task), and layer-wise
+# linear probing of every SSL member's per-layer scene embeddings per (model, task).
 
 
 rule probe:
@@ -10,6 +11,9 @@ rule probe:
         engine=PLAN.probe["engine"],
         grid=PLAN.probe["grid"],
         max_grid_points=PLAN.probe["max_grid_points"],
+        linear=PLAN.probe["linear"],
+        heareval_python=PLAN.probe["heareval_python"],
+        device=PLAN.probe["device"],
         seed=config["seed"],
     threads: 1
     log:
@@ -23,3 +27,29 @@ rule probe:
 rule probe_all:
     input:
         [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
+
+
+rule probe_layers:
+    input:
+        lambda w: member_dir(w.model, w.task),
+    output:
+        "results/probe_layers/{model}/{task}/scores.json",
+    params:
+        engine=PLAN.probe["layers"]["engine"],
+        linear=PLAN.probe["linear"],
+        grid=PLAN.probe["grid"],
+        max_grid_points=PLAN.probe["max_grid_points"],
+        device=PLAN.probe["device"],
+        seed=config["seed"],
+    threads: 1
+    log:
+        "logs/probe_layers/{model}/{task}.log",
+    conda:
+        "../envs/probe.yaml"
+    script:
+        "../scripts/probe_layers.py"
+
+
+rule probe_layers_all:
+    input:
+        layer_scores_files(),

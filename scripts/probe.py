@@ -1,4 +1,4 @@
-"""Probe one configuration on one task with the HEAR protocol."""
+"""Probe one configuration on one task with the chosen engine (HEAR protocol or linear)."""
 from pathlib import Path
 
 from hearflow.probe_job import run_probe
@@ -11,6 +11,8 @@ def main(smk):
         Path(smk.input[0]), Path(smk.output[0]),
         engine=smk.params.engine, grid=dict(smk.params.grid),
         max_grid_points=smk.params.max_grid_points, seed=smk.params.seed,
+        linear=dict(smk.params.linear), heareval_python=smk.params.heareval_python,
+        device=smk.params.device, log=Path(smk.log[0]).with_suffix(".heareval.log"),
     )
 
 

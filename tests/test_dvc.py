@@ -164,7 +164,7 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
         produced = set().union(*(o for _, _, o in mine))
         assert produced == _stage_paths(st.get("outs", []) + st.get("metrics", []) + st.get("plots", [])), name
         upstream = set().union(*(i for _, i, _ in mine)) - produced
-        data_deps = {d for d in st["deps"] if d.startswith(("data/", "results/"))}
+        data_deps = {d for d in st["deps"] if d.startswith(("data/", "results/", "reports/"))}
         assert data_deps == upstream, name
         code_deps = set(st["deps"]) - data_deps
         assert all((repo / d).is_file() for d in code_deps), name
@@ -192,7 +192,10 @@ def test_probe_stages_list_only_probe_keys():
         + [f"probe.grid.{k}" for k in ("hidden_layers", "dropout", "lr", "initialization", "batch_size", "check_val_every_n_epoch")]
         + ["suites.demo.overrides.probe.max_grid_points"]
         + [f"suites.demo.overrides.probe.grid.{k}" for k in ("hidden_dim", "max_epochs", "patience")]
+        + ["probe.linear"]
+        + ["probe.heareval_python", "probe.device"]
     )
+    assert not any(k.startswith("probe.layers") for k in st["params"])  # the layer probes' own stages
     assert "--allowed-rules probe --" in st["cmd"] and "--profile" not in st["cmd"] and "--cores" not in st["cmd"]
 
 

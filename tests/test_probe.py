@@ -17,6 +17,9 @@ from hearflow.hear import Task, labels_at_timestamps, write_split, write_vocabul
 from hearflow.io import write_json
 from hearflow.probe import (
     DEFAULT_GRID,
+    FullyConnectedPrediction,
+    StackedMLP,
+    _StackedOptimizer,
     data_splits,
     events_from_frames,
     expand_grid,
@@ -372,24 +375,92 @@ def test_events_from_frames_hand_made_example():
     assert events_from_frames(half, times, ["a"], median_filter_ms=0, min_duration=0) == []
 
 
-def test_events_from_frames_matches_heareval_when_importable():
-    tp = pytest.importorskip("heareval.predictions.task_predictions")
+HEAREVAL_PYTHON = Path(__file__).resolve().parents[1] / ".venv-heareval" / "bin" / "python"
+_HEAREVAL_EVENTS = """
+import json, sys, torch
+from heareval.predictions.task_predictions import create_events_from_prediction
+case = json.load(sys.stdin)
+out = []
+for median_filter_ms, min_duration in case["posts"]:
+    events = create_events_from_prediction(
+        {float(t): torch.tensor(p) for t, p in zip(case["times"], case["probs"])},
+        {0: "a", 1: "b", 2: "c"}, median_filter_ms=median_filter_ms, min_duration=min_duration)
+    out.append([{**e, "start": float(e["start"]), "end": float(e["end"])} for e in events])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not HEAREVAL_PYTHON.is_file(), reason="no .venv-heareval: run ./bootstrap.sh")
+def test_events_from_frames_matches_heareval():
+    """heareval's create_events_from_prediction, run in its own venv, on random frames."""
+    import json
+    import os
+    import subprocess
+
     rng = np.random.default_rng(1)
     times = np.arange(60) * 40.0
     probs = rng.random((60, 3)).astype(np.float32)
-    for median_filter_ms, min_duration in [(0, 0), (120, 80), (250, 125)]:
-        expected = tp.create_events_from_prediction(
-            {float(t): torch.tensor(p) for t, p in zip(times, probs, strict=True)},
-            {0: "a", 1: "b", 2: "c"},
-            median_filter_ms=median_filter_ms,
-            min_duration=min_duration,
-        )
-        expected = [{**e, "start": float(e["start"]), "end": float(e["end"])} for e in expected]
+    posts = [(0, 0), (120, 80), (250, 125)]
+    case = {"times": times.tolist(), "probs": probs.tolist(), "posts": posts}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(HEAREVAL_PYTHON), "-c", _HEAREVAL_EVENTS], input=json.dumps(case),
+                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    expected = json.loads(proc.stdout)
+    for (median_filter_ms, min_duration), theirs in zip(posts, expected, strict=True):
         got = events_from_frames(
-            probs,
-            times,
-            ["a", "b", "c"],
-            median_filter_ms=median_filter_ms,
-            min_duration=min_duration,
+            probs, times, ["a", "b", "c"], median_filter_ms=median_filter_ms, min_duration=min_duration
         )
-        assert got == expected
+        assert got == theirs, (median_filter_ms, min_duration)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"hidden_layers": 2, "hidden_norm": "batchnorm", "norm_after_activation": False},
+        {"hidden_layers": 1, "hidden_norm": "layernorm", "norm_after_activation": True},
+        {"hidden_layers": 0, "hidden_norm": "batchnorm", "norm_after_activation": False},
+    ],
+)
+@pytest.mark.parametrize("optim", ["adam", "sgd"])
+def test_stacked_members_train_as_independent_heareval_models(shape, optim):
+    """A stack of grid points = the same points as separate torch modules and optimizers."""
+    confs = [
+        {**{k: v[0] for k, v in DEFAULT_GRID.items()}, **shape, "hidden_dim": 12,
+         "dropout": 0.0, "optim": optim, "lr": lr, "initialization": init}
+        for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
+    ]  # fmt: skip
+    torch.manual_seed(0)
+    stack = StackedMLP.build(6, 4, confs, torch.device("cpu"))
+    torch.manual_seed(0)
+    singles = []
+    for conf in confs:
+        singles.append(FullyConnectedPrediction(6, 4, conf))
+        torch.rand(64, 6)  # the summary draw StackedMLP.build makes after each member
+    optimizer = _StackedOptimizer(stack, [c["lr"] for c in confs], optim)
+    optims = [
+        (torch.optim.Adam if optim == "adam" else torch.optim.SGD)(m.parameters(), lr=c["lr"])
+        for m, c in zip(singles, confs, strict=True)
+    ]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = torch.from_numpy(rng.normal(size=(16, 6)).astype(np.float32))
+        y = torch.from_numpy(rng.integers(0, 4, 16))
+        loss = torch.nn.functional.cross_entropy(stack.forward(x).transpose(1, 2), y[None].expand(3, 16))
+        (loss * 3).backward()  # the sum of the members' mean losses
+        optimizer.step()
+        for model, opt in zip(singles, optims, strict=True):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    # Training-mode outputs (BatchNorm on batch statistics): a bias just before BatchNorm
+    # has a zero gradient up to rounding, which Adam's normalisation turns into arbitrary
+    # steps, so running statistics (evaluation mode) only agree without BatchNorm.
+    x = torch.from_numpy(rng.normal(size=(10, 6)).astype(np.float32))
+    expected = torch.stack([m(x) for m in singles]).detach()
+    torch.testing.assert_close(stack.forward(x).detach(), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stack.select([2, 0]).forward(x).detach(), expected[[2, 0]], rtol=1e-4, atol=1e-5)
+    if shape["hidden_norm"] != "batchnorm" or shape["hidden_layers"] == 0:
+        for m in singles:
+            m.eval()
+        expected = torch.stack([m(x) for m in singles]).detach()
+        torch.testing.assert_close(stack.logits(x), expected, rtol=1e-4, atol=1e-5)

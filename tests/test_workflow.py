@@ -26,7 +26,11 @@ REDUCED = {
             "configs": ["fusion_cat_xwc", "avg_xwc", "crepe", "hubert_xlarge"],
             "overrides": {
                 "ensemble": {"dim": 32},
-                "probe": {"max_grid_points": 1, "grid": {"hidden_dim": [32], "max_epochs": [6], "patience": [2]}},
+                "probe": {
+                    "max_grid_points": 1,
+                    "grid": {"hidden_dim": [32], "max_epochs": [6], "patience": [2]},
+                    "linear": {"epochs": 5},
+                },
             },
         }
     },
@@ -56,7 +60,7 @@ def _planned_rules(output: str) -> dict[str, int]:
 
 def _copy_repo(dest: Path) -> Path:
     """A clean copy of the checkout (what a fresh clone holds), without data or results."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "data", "results", "logs", ".snakemake", "__pycache__", ".dvc")
+    ignore = shutil.ignore_patterns(".git", ".venv", ".venv-heareval", "data", "results", "logs", ".snakemake", "__pycache__", ".dvc")
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 
@@ -66,6 +70,7 @@ def test_dry_run_plans_every_phase(tmp_path):
     assert PHASES <= set(counts)
     assert counts["embed"] == 4 * 4  # one job per (model, task), not per configuration
     assert counts["resample"] == 2 * 4  # 16 kHz (CREPE, stand-ins) and 32 kHz (logmel)
+    assert counts["probe_layers"] == 2 * 3  # SSL stand-ins x scene tasks (events have no layers/)
 
 
 def test_hear2021_dry_run_needs_no_network(tmp_path):
@@ -74,6 +79,7 @@ def test_hear2021_dry_run_needs_no_network(tmp_path):
     assert counts["resample"] == 2 * 20  # to 16 and 32 kHz
     assert counts["embed"] == 6 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel, passt
     assert "demo_archive" not in counts
+    assert counts["probe_layers"] == 3 * 18  # hubert_xlarge, hubert_large, wav2vec2_large x scene tasks
 
 
 def test_lint_is_clean():
@@ -126,6 +132,10 @@ def test_reduced_demo_end_to_end(tmp_path):
     assert scores["engine"] == "native" and scores["seed"] == 42 and scores["stand_in"] is False
     xwc = json.loads((repo / "results" / "probe" / "fusion_cat_xwc" / "demo_tones-v1-full" / "scores.json").read_text())
     assert xwc["stand_in"] is True
+    layers = json.loads((repo / "results" / "probe_layers" / "hubert_standin" / "demo_tones-v1-full" / "scores.json").read_text())
+    assert layers["metric"] == "pitch_acc" and layers["engine"] == "linear" and layers["stand_in"] is True
+    assert [entry["layer"] for entry in layers["layers"]] == list(range(len(layers["layers"])))
+    assert len(layers["layers"]) > 1 and all(0.0 <= entry["score"] <= 1.0 for entry in layers["layers"])
 
     again = _snakemake(repo, "-n", "--configfile", "reduced.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]

@@ -401,6 +401,11 @@ def _spec(name: str) -> _Spec:
     return _SPECS[name]
 
 
+def embedding_type(name: str) -> str:
+    """A demo task's embedding type ("scene" or "event"), known before it is synthesised."""
+    return _spec(name).embedding_type
+
+
 def _metadata(name: str, spec: _Spec) -> dict:
     metadata = {
         "task_name": name,

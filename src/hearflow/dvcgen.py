@@ -30,6 +30,7 @@ import yaml
 
 from hearflow.config import ROOT, Plan, load_params, make_plan
 from hearflow.data import archive_name
+from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures, report_outputs
 
 SNAKEMAKE = "snakemake --rerun-triggers params input code software-env"
 HEADER = (
@@ -51,6 +52,12 @@ RULE_SCRIPTS = {
     "metrics": "scripts/metrics.py",
     "table": "scripts/table.py",
     "score_plot": "scripts/score_plot.py",
+    "probe_layers": "scripts/probe_layers.py",
+    "figure_scores": "scripts/figure_scores.py",
+    "figure_ablations": "scripts/figure_ablations.py",
+    "figure_tsne": "scripts/figure_tsne.py",
+    "figure_layers": "scripts/figure_layers.py",
+    "report_html": "scripts/report_html.py",
 }
 RULE_FILES = {
     "demo_archive": "rules/data.smk",
@@ -64,6 +71,12 @@ RULE_FILES = {
     "metrics": "rules/report.smk",
     "table": "rules/report.smk",
     "score_plot": "rules/report.smk",
+    "probe_layers": "rules/probe.smk",
+    "figure_scores": "rules/report.smk",
+    "figure_ablations": "rules/report.smk",
+    "figure_tsne": "rules/report.smk",
+    "figure_layers": "rules/report.smk",
+    "report_html": "rules/report.smk",
 }
 SCORE_PLOT = "reports/plots/scores.csv"
 
@@ -218,22 +231,51 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
             ["ensemble"], [config_dir(cfg, t) for t in plan.tasks], deps, keys, root=root
         )
 
-    probe_keys = setting_keys(params, "probe", plan.suite) + ["seed"]
+    probe_keys = setting_keys(params, "probe", plan.suite, ["engine", "grid", "max_grid_points", "linear",
+                                                            "heareval_python", "device"]) + ["seed"]
     for cfg in plan.configs:
         out[stage_name("probe", cfg)] = _stage(
             ["probe"], [scores_file(cfg, t) for t in plan.tasks], [config_dir(cfg, t) for t in plan.tasks],
             probe_keys, root=root,
         )
+    layer_keys = setting_keys(params, "probe", plan.suite, ["layers", "linear", "grid", "max_grid_points",
+                                                            "device"]) + ["seed"]
+    pairs = layer_probe_pairs(plan)
+    for model in dict.fromkeys(m for m, _ in pairs):
+        tasks = [t for m, t in pairs if m == model]
+        out[stage_name("probe_layers", model)] = _stage(
+            ["probe_layers"], [layer_scores_file(model, t) for t in tasks], [member_dir(model, t) for t in tasks],
+            layer_keys, root=root,
+        )
 
     scores = [scores_file(cfg, t) for cfg in plan.configs for t in plan.tasks]
-    tables = [f"reports/tables/{t}.md" for t in plan.tables]
+    figures = report_figures(params, plan)
+    files = report_outputs(plan, figures["names"])
+    rules = ["metrics", "table", "score_plot", "figure_scores", "report_html"]
+    rules += ["figure_ablations"] if "ablation_deltas" in figures["names"] else []
+    rules += ["figure_tsne"] if "tsne_fusion" in figures["names"] else []
+    rules += ["figure_layers"] if "layer_curves" in figures["names"] else []
+    members = [member_dir(m, t) for m in plan.models for t in plan.tasks]  # the HTML's provenance, t-SNE
+    deps = scores + members + figures["layer_files"] + ["reports/paper/tables.csv"]
+    targets = [f for kind in ("metrics", "tables", "figures", "plots", "html") for f in files[kind]]
+    plot_specs = {
+        SCORE_PLOT: {"x": "score", "y": "entry", "template": "bar_horizontal",
+                     "title": "Test score (each task's first metric) per configuration"},
+        "reports/plots/scores_by_category.csv": {"template": "scatter", "x": "config", "y": "normalised",
+                                                 "title": "Normalised primary-metric score per config (one point per task)"},
+        "reports/plots/ablation_deltas.csv": {"template": "bar_horizontal", "x": "ours", "y": "pair",
+                                              "title": "Ablation deltas (variant minus base, points), all tasks"},
+        "reports/plots/tsne_fusion.csv": {"template": "scatter", "x": "x", "y": "y",
+                                          "title": "t-SNE of fusion clip embeddings"},
+        "reports/plots/layer_curves.csv": {"template": "linear", "x": "layer", "y": "score",
+                                           "title": "Layer-wise probe score per hidden state"},
+    }
     out["report"] = _stage(
-        ["metrics", "table", "score_plot"], ["reports/metrics.json", *tables, SCORE_PLOT], scores,
-        [f"report.tables.{t}" for t in plan.tables], root=root,
-        outs=[{t: {"cache": False}} for t in tables],
+        rules, targets, deps,
+        ["suite", "seed", "report"], root=root,
+        outs=[{f: {"cache": False}} for kind in ("tables", "figures", "html") for f in files[kind]],
         metrics=[{"reports/metrics.json": {"cache": False}}],
-        plots=[{SCORE_PLOT: {"cache": False, "x": "score", "y": "entry", "template": "bar_horizontal",
-                             "title": "Test score (each task's first metric) per configuration"}}],
+        plots=[{f: {"cache": False, **plot_specs.get(f, {})}} for f in files["plots"]],
     )
     return dict(out)
 

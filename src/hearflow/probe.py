@@ -16,6 +16,11 @@ Mirrors `heareval.predictions.task_predictions` without pytorch-lightning:
 - model: `FullyConnectedPrediction` (Linear, norm, Dropout, ReLU per hidden layer, then a
   Linear projection; xavier init with the gain of the preceding activation), Adam,
   softmax + cross-entropy (multiclass) or sigmoid + BCE (multilabel, event).
+- grid points are trained together: points that share the network shape and batches
+  (`_STACK_KEYS`) form one `StackedMLP` (weights [G, in, out], batched matmuls, per-member
+  BatchNorm/LayerNorm/dropout/loss, Adam with one learning rate per member), and each
+  member keeps its own schedule below and leaves the stack when it stops. Runs on CUDA
+  when present.
 - training: batches in file order, as in heareval (its DataLoader shuffles only when the
   split name equals "train", but it always passes a list; `shuffle_train: [True]` in the
   grid shuffles with a seeded `torch.Generator` instead); validation after epochs e with
@@ -35,16 +40,20 @@ Deliberate differences (each a no-op on HEAR 2021's tasks, or where heareval fai
   the highest score, wrong only for a minimised primary score, which no task has).
 - files with a single frame skip the median filter (heareval fails on them).
 - test post-processing is the best epoch's, as heareval intends; under pytorch-lightning
-  1.9.5 its `fit_loop.current_epoch = epoch` hack does not take and it fails (KeyError).
+  1.9.5 its `fit_loop.current_epoch = epoch` hack does not take and it fails (KeyError;
+  probe.engine heareval restores the setter, see hearflow/heareval_launch.py).
 - `metrics_std` is the sample std over splits (pandas), 0.0 for a single split.
-On CPU the scores equal heareval's (compared with heareval 2021.1.3 under
-pytorch-lightning 1.9.5 on synthetic multiclass, k-fold multilabel and event tasks): the
-torch RNG is seeded once per task and drawn where heareval draws it (see `_draw_seed`).
+
+A stack of one member (one grid point, and every re-training on the other folds) draws the
+torch RNG where heareval draws it (see `_draw_seed`): on CPU it trains heareval's model,
+with the same best epochs and scores equal up to float rounding (tests/test_probe_engines.py
+runs heareval 2021.1.3 under pytorch-lightning 1.9.5 on k-fold multilabel and event tasks). Stacks of several members draw dropout masks for all members
+at once, so their scores differ from heareval's as another seed's would; the parity test
+bounds that by the spread over seeds.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import sys
@@ -302,7 +311,7 @@ class _Data:
 
 
 class FullyConnectedPrediction(torch.nn.Module):
-    """heareval's predictor; `forward` returns logits."""
+    """heareval's predictor; `forward` returns logits. Initialises the members of StackedMLP."""
 
     def __init__(self, nfeatures: int, nlabels: int, conf: dict):
         super().__init__()
@@ -329,6 +338,141 @@ class FullyConnectedPrediction(torch.nn.Module):
         return self.projection(self.hidden(x))
 
 
+# Grid keys that fix a network's shape and its batches: points that share them train
+# together in one StackedMLP. The others (lr, initialization, patience, max_epochs,
+# check_val_every_n_epoch) may differ between the members of one stack.
+_STACK_KEYS = (
+    "hidden_layers", "hidden_dim", "hidden_norm", "norm_after_activation", "dropout",
+    "batch_size", "optim", "shuffle_train", "embedding_norm",
+)  # fmt: skip
+
+
+class StackedMLP:
+    """G FullyConnectedPredictions of one shape as stacked tensors, trained as one model.
+
+    Member g is built (and so initialised) by FullyConnectedPrediction from its own conf,
+    then its weights are stacked: linear weights [G, in, out], biases and norm parameters
+    [G, out]. `forward(x [N, D])` -> logits [G, N, C]. Members share only the input batch:
+    BatchNorm statistics, LayerNorm, dropout masks and the loss are per member, so the
+    gradient of the summed member losses is each member's own gradient.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], conf: dict):
+        self.params, self.buffers, self.conf = params, buffers, conf
+        self.training = True
+
+    @classmethod
+    def build(cls, nfeatures: int, nlabels: int, confs: list[dict], device) -> "StackedMLP":
+        params: dict[str, list] = {}
+        buffers: dict[str, list] = {}
+        for conf in confs:
+            member = FullyConnectedPrediction(nfeatures, nlabels, conf)
+            torch.rand(64, nfeatures)  # heareval's torchinfo.summary input (see _draw_seed)
+            hidden = list(member.hidden.modules())
+            linears = [m for m in hidden if isinstance(m, torch.nn.Linear)] + [member.projection]
+            norms = [m for m in hidden if isinstance(m, torch.nn.BatchNorm1d | torch.nn.LayerNorm)]
+            for i, linear in enumerate(linears):
+                params.setdefault(f"w{i}", []).append(linear.weight.detach().T)
+                params.setdefault(f"b{i}", []).append(linear.bias.detach())
+            for i, norm in enumerate(norms):
+                params.setdefault(f"g{i}", []).append(norm.weight.detach())
+                params.setdefault(f"beta{i}", []).append(norm.bias.detach())
+                if isinstance(norm, torch.nn.BatchNorm1d):
+                    buffers.setdefault(f"mean{i}", []).append(norm.running_mean)
+                    buffers.setdefault(f"var{i}", []).append(norm.running_var)
+        stack = lambda ts: torch.stack(ts).contiguous().to(device)  # noqa: E731
+        return cls(
+            {k: stack(v).requires_grad_() for k, v in params.items()},
+            {k: stack(v) for k, v in buffers.items()},
+            confs[0],
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.params["w0"])
+
+    def select(self, members: list[int]) -> "StackedMLP":
+        """A copy holding only `members` (positions in this stack)."""
+        idx = torch.as_tensor(members, device=self.params["w0"].device)
+        return StackedMLP(
+            {k: v.detach()[idx].clone().requires_grad_() for k, v in self.params.items()},
+            {k: v[idx].clone() for k, v in self.buffers.items()},
+            self.conf,
+        )
+
+    def _norm(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        g, beta = self.params[f"g{i}"][:, None, :], self.params[f"beta{i}"][:, None, :]
+        if self.conf["hidden_norm"] == "layernorm":
+            return torch.nn.functional.layer_norm(h, h.shape[-1:]) * g + beta
+        size, n, dim = h.shape
+        flat = h.transpose(0, 1).reshape(n, size * dim)  # [N, G*H]: one BatchNorm feature per member unit
+        out = torch.nn.functional.batch_norm(
+            flat,
+            self.buffers[f"mean{i}"].view(-1),  # views: running statistics update in place
+            self.buffers[f"var{i}"].view(-1),
+            training=self.training,
+        )
+        return out.reshape(n, size, dim).transpose(0, 1) * g + beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conf, norm = self.conf, self.conf["hidden_norm"] != "identity"
+        h = x
+        for i in range(conf["hidden_layers"]):
+            h = torch.matmul(h, self.params[f"w{i}"]) + self.params[f"b{i}"][:, None, :]  # [G, N, H]
+            if norm and not conf["norm_after_activation"]:
+                h = self._norm(h, i)
+            h = torch.relu(torch.nn.functional.dropout(h, conf["dropout"], self.training))
+            if norm and conf["norm_after_activation"]:
+                h = self._norm(h, i)
+        last = conf["hidden_layers"]
+        if h.dim() == 2:  # no hidden layer: every member sees the input
+            h = h.expand(self.size, *h.shape)
+        return torch.matmul(h, self.params[f"w{last}"]) + self.params[f"b{last}"][:, None, :]
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation-mode logits [G, N, C], in chunks of rows (evaluation is row-wise)."""
+        self.training = False
+        out = torch.cat([self.forward(x[i : i + _EVAL_CHUNK]) for i in range(0, len(x), _EVAL_CHUNK)], 1)
+        self.training = True
+        return out
+
+
+class _StackedOptimizer:
+    """torch.optim.Adam / SGD (defaults: betas 0.9/0.999, eps 1e-8, no weight decay, no
+    momentum) with one learning rate per member: the update of torch's single-tensor
+    implementations, with lr a [G] tensor broadcast over each member's slice."""
+
+    def __init__(self, model: StackedMLP, lrs: list[float], optim: str):
+        self.model, self.optim, self.step_count = model, optim, 0
+        self.lr = torch.tensor(lrs, dtype=torch.float32, device=model.params["w0"].device)
+        self.state = {
+            k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in model.params.items()
+        } if optim == "adam" else {}  # fmt: skip
+
+    def select(self, model: StackedMLP, members: list[int]) -> None:
+        idx = torch.as_tensor(members, device=self.lr.device)
+        self.model, self.lr = model, self.lr[idx]
+        self.state = {k: (m[idx].clone(), v[idx].clone()) for k, (m, v) in self.state.items()}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        for k, p in self.model.params.items():
+            lr = self.lr.view(-1, *[1] * (p.dim() - 1))
+            if self.optim == "sgd":
+                p.sub_(lr * p.grad)
+            else:
+                exp_avg, exp_avg_sq = self.state[k]
+                exp_avg.lerp_(p.grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                step_size = lr / (1 - beta1**self.step_count)
+                denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**self.step_count)).add_(eps)
+                p.sub_(step_size * exp_avg / denom)
+            p.grad = None
+
+
 # ------------------------------------------------------------------------ training
 
 
@@ -339,7 +483,7 @@ def _primary(ret: Any) -> float:
 
 @dataclass
 class _Probe:
-    """What one training run needs besides its data and grid point."""
+    """What one training run needs besides its data and grid points."""
 
     task: Task
     labels: list[str]
@@ -354,12 +498,19 @@ class _Probe:
         return self.task.metadata["prediction_type"] == "multiclass"
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-member mean loss [G] of logits [G, N, C] against targets [N, C]."""
+        size, n, c = logits.shape
         if self.multiclass:
-            return torch.nn.functional.cross_entropy(logits, y.argmax(dim=1))
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+            target = y.argmax(dim=1).repeat(size)
+            flat = torch.nn.functional.cross_entropy(logits.reshape(-1, c), target, reduction="none")
+            return flat.view(size, n).mean(dim=1)
+        full = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand(size, n, c), reduction="none"
+        )
+        return full.mean(dim=(1, 2))
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits, dim=1) if self.multiclass else torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1) if self.multiclass else torch.sigmoid(logits)
 
     def events(self, probs: np.ndarray, data: _Split, post: dict) -> dict[str, list[dict]]:
         return {
@@ -388,11 +539,18 @@ class _Probe:
         best = max(candidates, key=lambda c: c[:2])
         return best[3], best[2]
 
-
-@torch.no_grad()
-def _logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(x[i : i + _EVAL_CHUNK]) for i in range(0, len(x), _EVAL_CHUNK)])
+    def validate(self, logits: torch.Tensor, valid: _Split) -> tuple[float, dict | None]:
+        """One member's validation value (as Lightning logs it: float32) and, for event
+        tasks, the post-processing point it was reached with."""
+        post = self.postprocessing[0] if self.task.is_event else None
+        if not self.use_scoring:
+            value = float(self.loss(logits[None], valid.y)[0])
+        elif self.task.is_event:
+            post, value = self.best_postprocessing(self.activate(logits).cpu().numpy(), valid)
+        else:
+            probs = self.activate(logits).cpu().numpy()
+            value = _primary(self.scores[0](probs, valid.y.cpu().numpy()))
+        return float(np.float32(value)), post
 
 
 def _draw_seed() -> None:
@@ -400,42 +558,57 @@ def _draw_seed() -> None:
 
     heareval draws the global torch RNG outside the maths too: a random summary input
     after building each model, and one seed per DataLoader pass (every training epoch and
-    every validation). Drawing at the same points keeps initialisations and dropout masks,
-    hence scores, identical to heareval's on CPU.
+    every validation). Drawing at the same points keeps a single-point run's
+    initialisation and dropout draws in heareval's order.
     """
     torch.empty((), dtype=torch.int64).random_()
 
 
 @dataclass
 class _Run:
-    model: torch.nn.Module
+    model: StackedMLP  # one member: the best checkpoint
     validation_score: float
     best_epoch: int
     epochs: int
     postprocessing: dict | None
 
 
-def _train(probe: _Probe, conf: dict, train: _Split, valid: _Split) -> _Run:
-    """One heareval training run: fit, validate every n epochs, keep the best checkpoint."""
-    model = FullyConnectedPrediction(train.x.shape[1], train.y.shape[1], conf).to(train.x.device)
-    torch.rand(64, train.x.shape[1])  # heareval's torchinfo.summary input (see _draw_seed)
-    optimizer = _OPTIMIZERS[conf["optim"]](model.parameters(), lr=conf["lr"])
+@dataclass
+class _Member:
+    """Early stopping and checkpoint state of one member (Lightning's callbacks)."""
+
+    conf: dict
+    stop_best: float
+    wait: int = 0
+    best: _Run | None = None
+
+
+def _train(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> list[_Run]:
+    """heareval training runs of grid points that share `_STACK_KEYS`, as one StackedMLP.
+
+    Each member keeps heareval's schedule: validation after epochs e with
+    (e + 1) % check_val_every_n_epoch == 0, Lightning's EarlyStopping (patience in
+    validation checks, strict improvement, stop on a non-finite value) and ModelCheckpoint
+    (first best kept). A member leaves the stack when it stops; the rest train on.
+    """
+    shared = {k: confs[0][k] for k in _STACK_KEYS}
+    if any({k: c[k] for k in _STACK_KEYS} != shared for c in confs):
+        raise ValueError(f"grid points of one stack must share {_STACK_KEYS}")
+    model = StackedMLP.build(train.x.shape[1], train.y.shape[1], confs, train.x.device)
+    optimizer = _StackedOptimizer(model, [c["lr"] for c in confs], shared["optim"])
     maximize = probe.use_scoring and probe.scores[0].maximize
     worst = -math.inf if maximize else math.inf
 
     def better(a: float, b: float) -> bool:
         return a > b if maximize else a < b
 
-    skip_single = conf["hidden_norm"] == "batchnorm" and conf["hidden_layers"] > 0
-    n, batch_size = len(train.x), conf["batch_size"]
-    stop_best, wait = worst, 0
-    best: _Run | None = None
-    best_state: dict | None = None
-    epoch = -1
-    for epoch in range(conf["max_epochs"]):
-        model.train()
+    members = [_Member(conf, worst) for conf in confs]
+    alive = list(range(len(confs)))  # member index of each stack position
+    skip_single = shared["hidden_norm"] == "batchnorm" and shared["hidden_layers"] > 0
+    n, batch_size = len(train.x), shared["batch_size"]
+    for epoch in range(max(c["max_epochs"] for c in confs)):
         _draw_seed()  # heareval's training DataLoader iterator
-        order = torch.randperm(n, generator=probe.generator) if conf["shuffle_train"] else None
+        order = torch.randperm(n, generator=probe.generator) if shared["shuffle_train"] else None
         for start in range(0, n, batch_size):
             if skip_single and n - start == 1:
                 break
@@ -444,67 +617,66 @@ def _train(probe: _Probe, conf: dict, train: _Split, valid: _Split) -> _Run:
             else:
                 idx = order[start : start + batch_size].to(train.x.device)
                 xb, yb = train.x[idx], train.y[idx]
-            loss = probe.loss(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
+            probe.loss(model.forward(xb), yb).sum().backward()
             optimizer.step()
-        if (epoch + 1) % conf["check_val_every_n_epoch"]:
-            continue
-        _draw_seed()  # heareval's validation DataLoader iterator
-        logits = _logits(model, valid.x)
-        post = probe.postprocessing[0] if probe.task.is_event else None
-        if not probe.use_scoring:
-            value = float(probe.loss(logits, valid.y))
-        elif probe.task.is_event:
-            post, value = probe.best_postprocessing(probe.activate(logits).cpu().numpy(), valid)
-        else:
-            probs = probe.activate(logits).cpu().numpy()
-            value = _primary(probe.scores[0](probs, valid.y.cpu().numpy()))
-        value = float(np.float32(value))  # Lightning logs and compares float32 tensors
-        checkpoint_value = worst if math.isnan(value) else value  # ModelCheckpoint's NaN rule
-        if best is None or better(checkpoint_value, best.validation_score):
-            best = _Run(model, checkpoint_value, epoch, 0, post)
-            best_state = copy.deepcopy(model.state_dict())
-        if probe.progress:
-            print(f"  epoch {epoch}: validation {value:.4f}", file=sys.stderr)
-        if not math.isfinite(value):
-            break
-        if better(value, stop_best):
-            stop_best, wait = value, 0
-        else:
-            wait += 1
-            if wait >= conf["patience"]:
+        due = [p for p, m in enumerate(alive) if (epoch + 1) % members[m].conf["check_val_every_n_epoch"] == 0]
+        stopped = set()
+        if due:
+            _draw_seed()  # heareval's validation DataLoader iterator
+            logits = model.logits(valid.x)  # [G, N, C]
+        for p in due:
+            member = members[alive[p]]
+            value, post = probe.validate(logits[p], valid)
+            checkpoint_value = worst if math.isnan(value) else value  # ModelCheckpoint's NaN rule
+            if member.best is None or better(checkpoint_value, member.best.validation_score):
+                member.best = _Run(model.select([p]), checkpoint_value, epoch, 0, post)
+            if probe.progress:
+                print(f"  point {alive[p]} epoch {epoch}: validation {value:.4f}", file=sys.stderr)
+            if not math.isfinite(value):
+                stopped.add(p)
+            elif better(value, member.stop_best):
+                member.stop_best, member.wait = value, 0
+            else:
+                member.wait += 1
+                if member.wait >= member.conf["patience"]:
+                    stopped.add(p)
+        stopped |= {p for p, m in enumerate(alive) if epoch + 1 >= members[m].conf["max_epochs"]}
+        for p in stopped:
+            member = members[alive[p]]
+            if member.best is None:
+                raise ValueError(
+                    f"{probe.task.name}: no validation ran (max_epochs={member.conf['max_epochs']}"
+                    f" < check_val_every_n_epoch={member.conf['check_val_every_n_epoch']}); "
+                    "raise max_epochs"
+                )
+            member.best.epochs = epoch + 1
+        if stopped:
+            keep = [p for p in range(len(alive)) if p not in stopped]
+            if not keep:
                 break
-    if best is None:
-        raise ValueError(
-            f"{probe.task.name}: no validation ran (max_epochs={conf['max_epochs']} < "
-            f"check_val_every_n_epoch={conf['check_val_every_n_epoch']}); raise max_epochs"
-        )
-    model.load_state_dict(best_state)
-    best.epochs = epoch + 1
-    return best
+            model = model.select(keep)
+            optimizer.select(model, keep)
+            alive = [alive[p] for p in keep]
+    return [m.best for m in members]
+
+
+def _train_grid(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> list[_Run]:
+    """Runs of every grid point, in order; points that can share a stack train together."""
+    stacks: dict[tuple, list[int]] = {}
+    for i, conf in enumerate(confs):
+        stacks.setdefault(tuple(repr(conf[k]) for k in _STACK_KEYS), []).append(i)
+    runs: list[_Run | None] = [None] * len(confs)
+    for indices in stacks.values():
+        for i, run in zip(indices, _train(probe, [confs[i] for i in indices], train, valid), strict=True):
+            runs[i] = run
+    return runs
 
 
 # ------------------------------------------------------------------------ entry point
 
 
-def probe_task(
-    emb_dir: Path,
-    *,
-    grid: dict | None = None,
-    max_grid_points: int = 8,
-    seed: int = 42,
-    device: str | None = None,
-    progress: bool = False,
-) -> dict:
-    """Train and test heareval's probe on one task's embeddings (heareval's format).
-
-    `grid` updates DEFAULT_GRID key by key (a scalar is a one-value list). Returns
-    {"task", "engine": "native", "seed", "metrics": {metric: mean over splits},
-    "metrics_std": {metric: std}, "folds": [{"test", "metrics", "epochs", "best_epoch",
-    "validation_score"(, "postprocessing")}], "hparams", "validation_score",
-    "grid_points_tried"(, "postprocessing")}, JSON-serialisable.
-    """
+def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = False) -> tuple[_Probe, _Data]:
+    """Seed the RNGs; load a task's metadata, heareval's score functions and the embeddings."""
     import pandas as pd
     from heareval.score import available_scores, label_vocab_as_dict
 
@@ -545,35 +717,54 @@ def probe_task(
     )  # fmt: skip
     data = _Data(task, emb_dir, label_to_idx, default_device(device))
     data.dims()
+    return probe, data
+
+
+def probe_task(
+    emb_dir: Path,
+    *,
+    grid: dict | None = None,
+    max_grid_points: int = 8,
+    seed: int = 42,
+    device: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Train and test heareval's probe on one task's embeddings (heareval's format).
+
+    `grid` updates DEFAULT_GRID key by key (a scalar is a one-value list). Returns
+    {"task", "engine": "native", "seed", "metrics": {metric: mean over splits},
+    "metrics_std": {metric: std}, "folds": [{"test", "metrics", "epochs", "best_epoch",
+    "validation_score"(, "postprocessing")}], "hparams", "validation_score",
+    "grid_points_tried"(, "postprocessing")}, JSON-serialisable.
+    """
+    import pandas as pd
+
+    probe, data = prepare(emb_dir, seed=seed, device=device, progress=progress)
+    task, metadata = probe.task, probe.task.metadata
     splits = data_splits(metadata)
     points = expand_grid(task_grid(grid, metadata), seed=seed, max_points=max_grid_points)
 
-    def fit(conf: dict, split: dict) -> _Run:
-        return _train(
-            probe,
-            conf,
-            data.build(split["train"], evaluate=False),
-            data.build(split["valid"], evaluate=True),
-        )
+    def fit(confs: list[dict], split: dict) -> list[_Run]:
+        train = data.build(split["train"], evaluate=False)
+        return _train_grid(probe, confs, train, data.build(split["valid"], evaluate=True))
 
-    runs = []
-    for i, conf in enumerate(points):
-        runs.append((fit(conf, splits[0]), conf))
-        if progress:
-            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: "
-                  f"{runs[-1][0].validation_score:.4f}", file=sys.stderr)  # fmt: skip
-    maximize = use_scoring and scores[0].maximize
-    order = sorted(range(len(runs)), key=lambda i: runs[i][0].validation_score, reverse=maximize)
-    best_run, best_conf = runs[order[0]]
-    split_runs = [best_run] + [fit(best_conf, split) for split in splits[1:]]
+    runs = fit(points, splits[0])
+    if progress:
+        for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
+            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
+                  file=sys.stderr)  # fmt: skip
+    maximize = probe.use_scoring and probe.scores[0].maximize
+    order = sorted(range(len(runs)), key=lambda i: runs[i].validation_score, reverse=maximize)
+    best_run, best_conf = runs[order[0]], points[order[0]]
+    split_runs = [best_run] + [fit([best_conf], split)[0] for split in splits[1:]]
 
     folds = []
     for split, run in zip(splits, split_runs, strict=True):
         test = data.build(split["test"], evaluate=True)
-        probs = probe.activate(_logits(run.model, test.x)).cpu().numpy()
+        probs = probe.activate(run.model.logits(test.x)[0]).cpu().numpy()
         fold = {
             "test": split["test"],
-            "metrics": probe.evaluate(probs, test, scores, run.postprocessing),
+            "metrics": probe.evaluate(probs, test, probe.scores, run.postprocessing),
             "epochs": run.epochs,
             "best_epoch": run.best_epoch,
             "validation_score": run.validation_score,

@@ -1,4 +1,12 @@
-"""One probe job: run an engine on a configuration's embedding dir, write scores.json."""
+"""Probe jobs: an engine on a configuration's embedding dir, or on every layer of a model.
+
+    run_probe(Path("results/configs/logmel/demo_tones-v1-full"), Path("scores.json"), engine="native", ...)
+    run_layer_probe(Path("results/members/hubert_standin/demo_tones-v1-full"), Path("scores.json"), ...)
+
+Engines (params `probe.engine`): `native` (hearflow.probe: heareval's protocol, grid points
+trained together), `heareval` (the official kit's runner in its own virtualenv,
+hearflow.probe_heareval), `linear` (ARCH-style linear probe, hearflow.probe_linear).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +16,107 @@ from pathlib import Path
 from hearflow.embed import run_environment
 from hearflow.io import read_json, write_json
 
-ENGINES = ("native",)
+ENGINES = ("native", "heareval", "linear")
+LAYER_ENGINES = ("linear", "native")
 
 
-def run_probe(
-    emb_dir: Path, out: Path, *, engine: str, grid: dict, max_grid_points: int, seed: int
+def probe_dir(
+    emb_dir: Path,
+    *,
+    engine: str,
+    grid: dict,
+    max_grid_points: int,
+    seed: int,
+    linear: dict | None = None,
+    heareval_python: str | None = None,
+    device: str | None = None,
+    log: Path | None = None,
 ) -> dict:
-    """Probe `emb_dir` and write `out` (scores, chosen hyper-parameters, engine, seed, provenance)."""
+    """One engine's result on one embedding dir (the schema of hearflow.probe.probe_task)."""
     if engine not in ENGINES:
         raise ValueError(f"probe.engine {engine!r} is not available; choose one of {ENGINES}")
-    from hearflow.probe import probe_task
+    if engine == "native":
+        from hearflow.probe import probe_task
 
+        return probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device)
+    if engine == "linear":
+        from hearflow.probe_linear import linear_probe
+
+        return linear_probe(emb_dir, seed=seed, device=device, **(linear or {}))
+    from hearflow.probe_heareval import heareval_probe
+
+    if not heareval_python:
+        raise ValueError("probe.engine heareval needs probe.heareval_python (the heareval venv's python)")
+    return heareval_probe(
+        emb_dir, python=heareval_python, grid=grid, max_grid_points=max_grid_points,
+        seed=seed, device=device, log=log,
+    )  # fmt: skip
+
+
+def run_probe(emb_dir: Path, out: Path, **engine_args) -> dict:
+    """Probe `emb_dir` and write `out`: every metric of the task (mean and std over folds),
+    per-fold results, the chosen hyper-parameters, engine, seed and provenance."""
     start = time.time()
-    scores = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed)
+    scores = probe_dir(emb_dir, **engine_args)
     config = read_json(emb_dir / "config.json") if (emb_dir / "config.json").is_file() else {}
     scores["evaluation"] = read_json(emb_dir / "task_metadata.json")["evaluation"]  # metric order
     scores["config"] = config
     scores["stand_in"] = bool(config.get("stand_in", False))
     scores["provenance"] = run_environment(start)
+    write_json(out, scores)
+    return scores
+
+
+def layer_dirs(member_dir: Path) -> list[Path]:
+    """A member's per-layer views, layers/NN, in layer order."""
+    return sorted((p for p in (member_dir / "layers").glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, linear: dict | None = None,
+                    grid: dict | None = None, max_grid_points: int = 8, device: str | None = None) -> dict:  # fmt: skip
+    """Probe every per-layer scene embedding of one model on one task; write `out`:
+
+    {"task", "model", "metric": the task's first metric, "layers": [{"layer", "score",
+    "metrics", "metrics_std"}, ...] in layer order, "engine", "seed", "hparams",
+    "stand_in", "provenance"}. The linear engine trains all layers together.
+    """
+    if engine not in LAYER_ENGINES:
+        raise ValueError(f"probe.layers.engine {engine!r}: choose one of {LAYER_ENGINES}")
+    start = time.time()
+    dirs = layer_dirs(member_dir)
+    if not dirs:
+        raise ValueError(
+            f"{member_dir}: no per-layer views (layers/NN); they are written for scene tasks "
+            "of multi-layer models only (hearflow.embed)"
+        )
+    if engine == "linear":
+        from hearflow.probe_linear import linear_probe
+
+        results = linear_probe(dirs, seed=seed, device=device, **(linear or {}))
+    else:
+        from hearflow.probe import probe_task
+
+        results = [
+            probe_task(d, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device) for d in dirs
+        ]
+    metadata = read_json(dirs[0] / "task_metadata.json")
+    metric = metadata["evaluation"][0]
+    provenance = member_dir / "provenance.json"
+    member = read_json(provenance) if provenance.is_file() else {}
+    scores = {
+        "task": metadata["task_name"],
+        "model": member.get("model", member_dir.parent.name),
+        "metric": metric,
+        "layers": [
+            {"layer": int(d.name), "score": r["metrics"][metric], "metrics": r["metrics"],
+             "metrics_std": r["metrics_std"]}
+            for d, r in zip(dirs, results, strict=True)
+        ],  # fmt: skip
+        "engine": engine,
+        "seed": seed,
+        "hparams": results[0]["hparams"],
+        "stand_in": bool(member.get("stand_in", False)),
+        "provenance": run_environment(start),
+    }
     write_json(out, scores)
     return scores

@@ -1,0 +1,134 @@
+"""Native vs heareval probe engines on the same demo embedding dirs: time, ratio, scores.
+
+    ./bootstrap.sh                                   # makes .venv-heareval too
+    python benchmarks/probe_engines.py [--threads 1] [--seeds 5] [--scale 1.0]
+
+Both engines probe the four demo tasks (log-mel embeddings, hearflow.probe_compare) with
+the same grid (PARITY_GRID, 4 points tried) and the same torch thread count; heareval runs
+once (seed 42), the native engine once per seed (42, 43, ...). Writes
+reports/benchmarks/probe_engines.{json,md}: machine, versions, per-task wall times, the
+heareval/native time ratio (native: median over seeds) and the parity figures (native
+mean and spread over seeds vs heareval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hearflow.config import ROOT
+from hearflow.io import write_json, write_text
+
+HEAREVAL_PYTHON = ROOT / ".venv-heareval" / "bin" / "python"
+
+
+def versions() -> dict:
+    import torch
+
+    heareval = subprocess.run(
+        [str(HEAREVAL_PYTHON), "-c", "import pytorch_lightning, numpy, torch; "
+         "print(pytorch_lightning.__version__, numpy.__version__, torch.__version__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "heareval": "2021.1.3",
+        "heareval_env": dict(zip(("pytorch_lightning", "numpy", "torch"), heareval, strict=True)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    # Both engines get the same threads: torch in this process, OpenMP/MKL in heareval's.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import heareval.score  # noqa: F401  imported once per process (a Snakemake job: once per job)
+
+    from hearflow.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="probe-engines-"))
+    dirs = demo_embeddings(workdir, seed=42, scale=args.scale)
+    load_before = os.getloadavg()
+    rows = []
+    for task, emb in dirs.items():
+        common = {"grid": PARITY_GRID, "max_grid_points": 4, "device": "cpu"}
+        native = [run_engine("native", emb, seed=42 + s, **common) for s in range(args.seeds)]
+        heareval = run_engine("heareval", emb, seed=42, heareval_python=HEAREVAL_PYTHON, **common)
+        rows.append(
+            {
+                "task": task,
+                "native_seconds": [round(r["seconds"], 2) for r in native],
+                "heareval_seconds": round(heareval["seconds"], 2),
+                "native_median_seconds": round(float(np.median([r["seconds"] for r in native])), 2),
+                "ratio": heareval["seconds"] / float(np.median([r["seconds"] for r in native])),
+                "parity": parity(native, heareval),
+            }
+        )
+        print(task, rows[-1]["ratio"], flush=True)
+    total_native = sum(r["native_median_seconds"] for r in rows)
+    total_heareval = sum(r["heareval_seconds"] for r in rows)
+    report = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "versions": versions(),
+        "settings": {"threads": args.threads, "seeds": args.seeds, "demo_scale": args.scale,
+                     "grid": PARITY_GRID, "max_grid_points": 4, "embeddings": "logmel 48 kHz, 64 mels, 50 ms hop"},  # fmt: skip
+        "tasks": rows,
+        "total_native_seconds": round(total_native, 2),
+        "total_heareval_seconds": round(total_heareval, 2),
+        "ratio": total_heareval / total_native,
+    }
+    out = ROOT / "reports" / "benchmarks"
+    write_json(out / "probe_engines.json", report)
+    lines = [
+        "# Probe engines: native vs heareval",
+        "",
+        f"`python benchmarks/probe_engines.py --threads {args.threads} --seeds {args.seeds} "
+        f"--scale {args.scale}` on {os.cpu_count()} cores (load average "
+        f"{report['machine']['load_average_before'][0]} before, "
+        f"{report['machine']['load_average_after'][0]} after: the machine was shared), "
+        f"torch threads {args.threads} for both; heareval {report['versions']['heareval']} under "
+        f"pytorch-lightning {report['versions']['heareval_env']['pytorch_lightning']}.",
+        "",
+        f"**heareval / native wall time: {report['ratio']:.1f}x** "
+        f"({total_heareval:.0f} s vs {total_native:.0f} s for the four tasks; native: median over "
+        "its seeds, in-process after imports; heareval: one run, a fresh process as the engine runs it).",
+        "",
+        f"| task | metric | native mean ({args.seeds} seeds) | native spread | heareval | difference | within max(spread, 0.02) | native s | heareval s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for metric, p in r["parity"].items():
+            lines.append(
+                f"| {r['task']} | {metric} | {p['native_mean']:.4f} | {p['native_spread']:.4f} | "
+                f"{p['heareval']:.4f} | {p['difference']:+.4f} | {'yes' if p['within'] else 'NO'} | "
+                f"{r['native_median_seconds']:.1f} | {r['heareval_seconds']:.1f} |"
+            )
+    write_text(out / "probe_engines.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    start = time.time()
+    main()
+    print(f"done in {time.time() - start:.0f} s")

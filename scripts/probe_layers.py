@@ -1,0 +1,18 @@
+"""Probe every per-layer scene embedding of one model on one task (layer-wise curve)."""
+from pathlib import Path
+
+from hearflow.probe_job import run_layer_probe
+from hearflow.smk import run, set_threads
+
+
+def main(smk):
+    set_threads(smk.threads)
+    run_layer_probe(
+        Path(smk.input[0]), Path(smk.output[0]),
+        engine=smk.params.engine, seed=smk.params.seed, linear=dict(smk.params.linear),
+        grid=dict(smk.params.grid), max_grid_points=smk.params.max_grid_points,
+        device=smk.params.device,
+    )
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,86 @@
+"""Probe engines side by side on the demo tasks: the parity test and the benchmark use this.
+
+    dirs = demo_embeddings(Path("/tmp/cmp"), seed=42, scale=0.5)   # {task: emb_dir}
+    report = compare_engines(dirs, grid=PARITY_GRID, seeds=range(5), heareval_python=...)
+
+Embeddings are a log-mel front end straight on the demo's 48 kHz audio (no weights, no
+resampling: cheap and deterministic), written in heareval's format by `embed_task`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hearflow.demo import DEMO_TASKS, synthesize_task
+from hearflow.embed import embed_task
+
+# Front end of the comparison: 64 log-mel bands at a 50 ms hop (the HEAR maximum), so
+# event tasks have few frames.
+LOGMEL_48K = {"sample_rate": 48000, "n_mels": 64, "hop_ms": 50.0, "win_ms": 25.0, "n_fft": 2048}
+# One reduced grid for both engines: 4 points (2 depths x 2 learning rates), as in the demo.
+PARITY_GRID = {
+    "hidden_layers": [1, 2],
+    "hidden_dim": [256],
+    "lr": [1e-3, 3.2e-4],
+    "initialization": ["xavier_uniform"],
+    "max_epochs": [30],
+    "patience": [4],
+}
+
+
+def demo_embeddings(root: Path, *, seed: int, scale: float, tasks=DEMO_TASKS) -> dict[str, Path]:
+    """Synthesize the demo tasks under root/tasks and embed them to root/emb/<task> (once)."""
+    dirs = {}
+    for name in tasks:
+        out = Path(root) / "emb" / name
+        if not (out / "last" / "task_metadata.json").is_file():
+            task_dir = synthesize_task(name, Path(root) / "tasks", seed=seed, scale=scale)
+            embed_task(task_dir, out, module="logmel", options=LOGMEL_48K, device="cpu", progress=False)
+        dirs[name] = out / "last"
+    return dirs
+
+
+def run_engine(engine: str, emb_dir: Path, *, grid: dict, max_grid_points: int, seed: int,
+               heareval_python: str | Path | None = None, device: str | None = None) -> dict:  # fmt: skip
+    """One engine's result on one embedding dir, with its wall time in "seconds"."""
+    start = time.time()
+    if engine == "native":
+        from hearflow.probe import probe_task
+
+        result = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device)
+    elif engine == "heareval":
+        from hearflow.probe_heareval import heareval_probe
+
+        result = heareval_probe(
+            emb_dir, python=heareval_python, grid=grid, max_grid_points=max_grid_points,
+            seed=seed, device=device,
+        )  # fmt: skip
+    else:
+        raise ValueError(f"engine {engine!r}: compare native or heareval")
+    result["seconds"] = time.time() - start
+    return result
+
+
+def parity(native: list[dict], heareval: dict, *, floor: float = 0.02) -> dict:
+    """Per metric: native mean and spread over seeds (max - min), heareval's score, the
+    difference, and whether it is within max(spread, floor) (scores as fractions: 0.02 is
+    2 points)."""
+    out = {}
+    for metric, ref in heareval["metrics"].items():
+        values = np.array([r["metrics"][metric] for r in native], dtype=np.float64)
+        spread = float(values.max() - values.min())
+        diff = float(values.mean() - ref)
+        out[metric] = {
+            "native": values.tolist(),
+            "native_mean": float(values.mean()),
+            "native_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "native_spread": spread,
+            "heareval": float(ref),
+            "difference": diff,
+            "tolerance": max(spread, floor),
+            "within": bool(abs(diff) <= max(spread, floor)),
+        }
+    return out
