@@ -133,7 +133,7 @@ def test_report_is_self_contained_and_holds_tables_figures_params_provenance(tmp
     assert "Untrained stand-in models" in text
     assert "data/models/hubert_standin" in text and "native" in text
     assert re.search(r'<td class="key">embed</td><td>1</td><td>12.0</td><td>2</td><td>8.0</td>', text)
-    assert "table2_baselines: [logmel, crepe" in text  # params.yaml, verbatim
+    assert "table2_baselines: [logmel, passt, crepe" in text  # params.yaml, verbatim
     # nothing to fetch: no scripts, style sheets or remote images
     assert "<script" not in text and "<link" not in text and not re.search(r'src="(?!data:)', text)
 
