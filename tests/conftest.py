@@ -84,3 +84,24 @@ def passt_weights(tmp_path_factory) -> Path:
 
 
 PASST_TINY = {"embed_dim": 64, "depth": 2, "num_heads": 2}  # PaSST-S layout, a fraction of the width
+
+
+def copy_checkout(dest: Path, *, exclude: tuple[str, ...] = ()) -> Path:
+    """What a fresh clone holds: the checkout's tracked and not-ignored files, copied to `dest`
+    (never .venv*, data/, results/ or other ignored artefacts, which can be many GB).
+    `exclude` drops paths starting with any of these prefixes (e.g. "dvc.lock", ".dvc/")."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if rel.startswith(exclude) or not src.is_file():
+            continue  # deleted in the working tree, or excluded
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    return dest

@@ -17,7 +17,7 @@ import yaml
 
 from hearflow import dvcgen
 from hearflow.config import deep_merge, load_params
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_checkout
 from tests.test_workflow import REDUCED
 
 BIN = Path(sys.executable).parent  # the venv: `snakemake` in stage commands, `dvc`
@@ -62,11 +62,7 @@ def _ran(res: subprocess.CompletedProcess) -> list[str]:
 def _make_repo(dest: Path) -> Path:
     """A git repository holding a clean copy of the checkout, set to the reduced demo, with
     dvc.yaml regenerated for it (fewer configs: fewer stages)."""
-    ignore = shutil.ignore_patterns(
-        ".git", ".venv", "data", "results", "logs", ".snakemake", "__pycache__", "dvc.lock", "cache", "tmp",
-        ".pytest_cache",
-    )
-    shutil.copytree(ROOT, dest, ignore=ignore)
+    copy_checkout(dest, exclude=("dvc.lock", ".dvc/cache", ".dvc/tmp"))
     params = deep_merge(yaml.safe_load((dest / "params.yaml").read_text()), SMALL)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(dest, sys.executable, "-m", "hearflow.dvcgen")
@@ -138,7 +134,7 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
     of its jobs, its rules are allowed in its command, its data deps are exactly the inputs
     its jobs take from other stages, and its params keys exist."""
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".git", ".venv", "data", "results", "logs", ".snakemake"))
+    copy_checkout(repo)
     params = load_params(repo / "params.yaml", {"suite": suite})
     stages = dvcgen.stages(params, repo)
     jobs = _dry_run_jobs(repo, "--config", f"suite={suite}")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hearflow import hear
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_checkout
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PHASES = {"demo_archive", "download", "extract", "resample", "standin", "embed", "ensemble", "probe", "metrics", "table",
@@ -60,9 +60,7 @@ def _planned_rules(output: str) -> dict[str, int]:
 
 def _copy_repo(dest: Path) -> Path:
     """A clean copy of the checkout (what a fresh clone holds), without data or results."""
-    ignore = shutil.ignore_patterns(".git", ".venv", ".venv-heareval", "data", "results", "logs", ".snakemake", "__pycache__", ".dvc")
-    shutil.copytree(ROOT, dest, ignore=ignore)
-    return dest
+    return copy_checkout(dest, exclude=(".dvc/",))
 
 
 def test_dry_run_plans_every_phase(tmp_path):
