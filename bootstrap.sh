@@ -12,6 +12,6 @@ py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install -q "torch==2.9.1" "torchaudio==2.9.1"
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
-.venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc' 2>/dev/null \
+.venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc, snakemake_executor_plugin_slurm' 2>/dev/null \
   || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }
 echo "bootstrap: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

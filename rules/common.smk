@@ -3,6 +3,7 @@ import re
 
 from hearflow.config import make_plan, validate_params
 from hearflow.data import archive_name, archive_url
+from hearflow import resources as res
 
 validate_params(config)
 PLAN = make_plan(config)
@@ -79,3 +80,44 @@ def load_options(model):
     if "standin" in spec:
         return dict(spec["options"], checkpoint=standin_dir(model), stand_in=True)
     return dict(spec["options"])
+
+
+# Cluster requests (params.yaml `resources`; profiles/slurm turns them into sbatch flags).
+def embed_request(model):
+    return res.request(config["resources"]["embed"], model)
+
+
+def embed_threads(wildcards):
+    return embed_request(wildcards.model)["threads"]
+
+
+def embed_mem_mb(wildcards, attempt):
+    return res.mem_mb(embed_request(wildcards.model), attempt)
+
+
+def embed_runtime(wildcards, input, attempt):
+    spec = embed_request(wildcards.model)
+    return res.runtime_minutes(spec, res.audio_seconds(input.task), attempt, config["resources"]["min_runtime"])
+
+
+def job_mem_mb(rule_name):
+    """Memory of a CPU-only rule's jobs, grown with the attempt."""
+
+    def mem_mb(wildcards, attempt):
+        return res.mem_mb(res.request(config["resources"]["jobs"], rule_name), attempt)
+
+    return mem_mb
+
+
+def job_runtime(rule_name, audio_input=None):
+    """Runtime of a CPU-only rule's jobs; from the audio of input `audio_input` if named."""
+    min_runtime = config["resources"]["min_runtime"]
+
+    def fixed(wildcards, attempt):
+        return res.runtime_minutes(res.request(config["resources"]["jobs"], rule_name), None, attempt, min_runtime)
+
+    def from_audio(wildcards, input, attempt):
+        spec = res.request(config["resources"]["jobs"], rule_name)
+        return res.runtime_minutes(spec, res.audio_seconds(input[audio_input]), attempt, min_runtime)
+
+    return fixed if audio_input is None else from_audio

@@ -7,6 +7,9 @@ rule standin:
     params:
         spec=lambda w: PLAN.models[w.model]["standin"],
         seed=config["seed"],
+    resources:
+        mem_mb=job_mem_mb("standin"),
+        runtime=job_runtime("standin"),
     log:
         "logs/standin/{model}.log",
     conda:
@@ -26,9 +29,11 @@ rule embed:
         options=lambda w: load_options(w.model),
         batch_size=PLAN.embed["batch_size"],
         device=PLAN.embed["device"],
-    threads: 2
+    threads: embed_threads
     resources:
-        gpu=0,
+        gpu=lambda w: embed_request(w.model)["gpu"],
+        mem_mb=embed_mem_mb,
+        runtime=embed_runtime,
     log:
         "logs/embed/{model}/{task}.log",
     conda:

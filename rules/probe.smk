@@ -12,6 +12,9 @@ rule probe:
         max_grid_points=PLAN.probe["max_grid_points"],
         seed=config["seed"],
     threads: 1
+    resources:
+        mem_mb=job_mem_mb("probe"),
+        runtime=job_runtime("probe"),
     log:
         "logs/probe/{cfg}/{task}.log",
     conda:

@@ -6,6 +6,9 @@ rule metrics:
         [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
     output:
         "reports/metrics.json",
+    resources:
+        mem_mb=job_mem_mb("metrics"),
+        runtime=job_runtime("metrics"),
     log:
         "logs/report/metrics.log",
     conda:
@@ -23,6 +26,9 @@ rule table:
     params:
         configs=lambda w: PLAN.tables[w.table],
         suite=PLAN.suite,
+    resources:
+        mem_mb=job_mem_mb("table"),
+        runtime=job_runtime("table"),
     log:
         "logs/report/{table}.log",
     conda:
