@@ -13,7 +13,7 @@
 # jobstep) drops SLURM_* variables, SLURM_CONF included, and then reads only that path.
 # A slurm.conf there that is not our link is never replaced: the script stops instead.
 # No slurmdbd: accounting is off, `sacct` does not work, status comes from `squeue`
-# (MinJobAge=600 keeps finished jobs visible there for 10 minutes).
+# (MinJobAge=3600 keeps finished jobs visible there, and to scontrol, for an hour).
 set -euo pipefail
 
 DIR=${HEARFLOW_SLURM_DIR:-/tmp/hearflow-slurm}
@@ -71,7 +71,7 @@ SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 MpiDefault=none
 ReturnToService=2
-MinJobAge=600
+MinJobAge=3600
 KillWait=5
 NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
