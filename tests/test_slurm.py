@@ -7,7 +7,6 @@ it), which makes a missing cluster a failure."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -90,6 +89,28 @@ def test_job_rules_are_the_rules_that_run_scripts():
         if "script:" in block.split("\nrule ")[0]:
             script_rules.add(name)
     assert script_rules - {"embed"} == set(res.JOB_RULES)
+
+
+def test_every_job_records_its_slurm_job_id_in_its_log(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from hearflow.smk import run
+
+    log = tmp_path / "job.log"
+    job = SimpleNamespace(
+        rule="probe", wildcards={"cfg": "crepe", "task": "t"}, threads=1, log=[str(log)],
+        resources={"mem_mb": 16000, "runtime": 480, "_cores": 1, "_nodes": 1, "tmpdir": "/tmp"},
+    )
+    for job_id in ("4711", "4712"):  # two attempts, two Slurm jobs
+        monkeypatch.setenv("SLURM_JOB_ID", job_id)
+        run(job, lambda smk: print("working", file=sys.stderr))
+    monkeypatch.delenv("SLURM_JOB_ID")
+    run(job, lambda smk: None)
+    records = read_records(log)
+    assert [r["slurm_job_id"] for r in records] == ["4711", "4712", None]
+    assert records[0]["rule"] == "probe" and records[0]["wildcards"] == {"cfg": "crepe", "task": "t"}
+    assert records[0]["resources"] == {"mem_mb": 16000, "runtime": 480, "tmpdir": "/tmp"}
+    assert "working" in log.read_text()
 
 
 def _dry_run_resources(output: str) -> dict[str, list[dict]]:
