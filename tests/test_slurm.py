@@ -157,7 +157,7 @@ def _missing_slurm() -> list[str]:
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """A running one-node cluster; started (and stopped afterwards) unless one already runs."""
+    """A freshly (re)started one-node cluster; stopped afterwards unless it ran before."""
     missing = _missing_slurm()
     if missing and not REQUIRED:
         pytest.skip(f"Slurm is not installed (missing {', '.join(missing)}); .ci/run installs munge and "
@@ -173,6 +173,8 @@ def slurm_cluster():
             pytest.fail("snakemake-executor-plugin-slurm is not installed (a pyproject dependency: rerun ./bootstrap.sh)")
         pytest.skip("snakemake-executor-plugin-slurm is not installed; rerun ./bootstrap.sh")
     already = subprocess.run([str(SLURM_LOCAL), "status"], capture_output=True).returncode == 0
+    # Restart even a running cluster: it gets this checkout's slurm.conf (e.g. MinJobAge).
+    subprocess.run([str(SLURM_LOCAL), "stop"], capture_output=True, check=True)
     started = subprocess.run([str(SLURM_LOCAL), "start"], capture_output=True, text=True)
     assert started.returncode == 0, started.stdout + started.stderr
     yield
