@@ -13,7 +13,7 @@ py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install -q "torch==2.9.1" "torchaudio==2.9.1"
 .venv/bin/python -m pip install -q -e ".[test,passt]"
 .venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
-.venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc' 2>/dev/null \
+.venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc, snakemake_executor_plugin_slurm' 2>/dev/null \
   || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }
 # The official kit's runner (probe.engine: heareval, and the parity tests) in its own venv:
 # pytorch-lightning 1.9.5 needs numpy < 2, which the project's own pins exclude.

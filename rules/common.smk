@@ -8,6 +8,7 @@ from hearflow.report import task_facts
 from hearflow.dvcgen import settle_mtimes
 from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures
 from hearflow.targets import report_outputs as target_report_outputs
+from hearflow import resources as res
 
 validate_params(config)
 PLAN = make_plan(config)
@@ -124,3 +125,42 @@ def report_outputs():
     """Every report file except the DVC score plot (rule score_plot)."""
     outs = target_report_outputs(PLAN, REPORT["names"])
     return outs["metrics"] + outs["tables"] + outs["figures"] + outs["plots"][:-1] + outs["html"]
+# Cluster requests (params.yaml `resources`; profiles/slurm turns them into sbatch flags).
+def embed_request(model):
+    return res.request(config["resources"]["embed"], model)
+
+
+def embed_threads(wildcards):
+    return embed_request(wildcards.model)["threads"]
+
+
+def embed_mem_mb(wildcards, attempt):
+    return res.mem_mb(embed_request(wildcards.model), attempt)
+
+
+def embed_runtime(wildcards, input, attempt):
+    spec = embed_request(wildcards.model)
+    return res.runtime_minutes(spec, res.audio_seconds(input.task), attempt, config["resources"]["min_runtime"])
+
+
+def job_mem_mb(rule_name):
+    """Memory of a CPU-only rule's jobs, grown with the attempt."""
+
+    def mem_mb(wildcards, attempt):
+        return res.mem_mb(res.request(config["resources"]["jobs"], rule_name), attempt)
+
+    return mem_mb
+
+
+def job_runtime(rule_name, audio_input=None):
+    """Runtime of a CPU-only rule's jobs; from the audio of input `audio_input` if named."""
+    min_runtime = config["resources"]["min_runtime"]
+
+    def fixed(wildcards, attempt):
+        return res.runtime_minutes(res.request(config["resources"]["jobs"], rule_name), None, attempt, min_runtime)
+
+    def from_audio(wildcards, input, attempt):
+        spec = res.request(config["resources"]["jobs"], rule_name)
+        return res.runtime_minutes(spec, res.audio_seconds(input[audio_input]), attempt, min_runtime)
+
+    return fixed if audio_input is None else from_audio

@@ -7,6 +7,9 @@ if PLAN.suite == "demo":
         params:
             seed=config["seed"],
             scale=config["demo"]["scale"],
+        resources:
+            mem_mb=job_mem_mb("demo_archive"),
+            runtime=job_runtime("demo_archive"),
         log:
             "logs/demo_archive/{task}.log",
         conda:
@@ -25,6 +28,9 @@ rule download:
         lock=PLAN.checksums,
         lock_key=lock_key,
         md5=lambda w: PLAN.catalog.get(w.task, {}).get("md5"),
+    resources:
+        mem_mb=job_mem_mb("download"),
+        runtime=job_runtime("download"),
     log:
         "logs/download/{task}.log",
     retries: 2
@@ -39,6 +45,9 @@ rule extract:
         "data/archives/hear2021-{task}-48000.tar.gz",
     output:
         directory("data/tasks/48000/{task}"),
+    resources:
+        mem_mb=job_mem_mb("extract"),
+        runtime=job_runtime("extract", 0),
     log:
         "logs/extract/{task}.log",
     conda:
@@ -56,6 +65,9 @@ rule resample:
         max_clips_per_split=PLAN.max_clips_per_split,
         seed=config["seed"],
     threads: 2
+    resources:
+        mem_mb=job_mem_mb("resample"),
+        runtime=job_runtime("resample", 0),
     log:
         "logs/resample/{rate}/{task}.log",
     conda:

@@ -7,6 +7,9 @@ rule standin:
     params:
         spec=lambda w: PLAN.models[w.model]["standin"],
         seed=config["seed"],
+    resources:
+        mem_mb=job_mem_mb("standin"),
+        runtime=job_runtime("standin"),
     log:
         "logs/standin/{model}.log",
     conda:
@@ -29,9 +32,11 @@ rule embed:
         max_batch_seconds=PLAN.embed["max_batch_seconds"],
         precision=PLAN.embed["precision"],
         device=PLAN.embed["device"],
-    threads: 2
+    threads: embed_threads
     resources:
-        gpu=0,
+        gpu=lambda w: embed_request(w.model)["gpu"],
+        mem_mb=embed_mem_mb,
+        runtime=embed_runtime,
     log:
         "logs/embed/{model}/{task}.log",
     conda:

@@ -16,6 +16,9 @@ rule probe:
         device=PLAN.probe["device"],
         seed=config["seed"],
     threads: 1
+    resources:
+        mem_mb=job_mem_mb("probe"),
+        runtime=job_runtime("probe"),
     log:
         "logs/probe/{cfg}/{task}.log",
     conda:

@@ -6,6 +6,9 @@ rule metrics:
         all_scores(),
     output:
         "reports/metrics.json",
+    resources:
+        mem_mb=job_mem_mb("metrics"),
+        runtime=job_runtime("metrics"),
     log:
         "logs/report/metrics.log",
     conda:
@@ -28,6 +31,9 @@ rule table:
         tasks=list(PLAN.tasks),
         evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
         suite=PLAN.suite,
+    resources:
+        mem_mb=job_mem_mb("table"),
+        runtime=job_runtime("table"),
     log:
         "logs/report/{table}.log",
     conda:

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from hearflow.catalog import SelectionError, load_catalog, select_tasks
+from hearflow.resources import JOB_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "params.schema.yaml"
@@ -69,6 +70,12 @@ def validate_params(params: dict) -> None:
             for key, model in ((f"suites.{sname}.substitutes.{real}", real), (f"suites.{sname}.substitutes.{real}", sub)):
                 if model not in models:
                     problems.append(f"{key}: unknown model {model!r}")
+    for key in params["resources"]["embed"]:
+        if key != "default" and key not in models:
+            problems.append(f"resources.embed.{key}: unknown model {key!r} (models: {sorted(models)})")
+    for key in params["resources"]["jobs"]:
+        if key != "default" and key not in JOB_RULES:
+            problems.append(f"resources.jobs.{key}: unknown rule {key!r} (rules: {sorted(JOB_RULES)})")
     for table, names in params["report"]["tables"].items():
         for i, c in enumerate(names):
             if c not in configs:
