@@ -45,6 +45,9 @@ rule probe_layers:
         device=PLAN.probe["device"],
         seed=config["seed"],
     threads: 1
+    resources:
+        mem_mb=job_mem_mb("probe_layers"),
+        runtime=job_runtime("probe_layers"),
     log:
         "logs/probe_layers/{model}/{task}.log",
     conda:

@@ -56,6 +56,9 @@ rule figure_scores:
         configs=list(PLAN.configs),
         facts=TASK_FACTS,
         suite=PLAN.suite,
+    resources:
+        mem_mb=job_mem_mb("figure_scores"),
+        runtime=job_runtime("figure_scores"),
     log:
         "logs/report/figure_scores.log",
     conda:
@@ -78,6 +81,9 @@ rule figure_ablations:
         pairs=ABLATIONS,
         facts=TASK_FACTS,
         suite=PLAN.suite,
+    resources:
+        mem_mb=job_mem_mb("figure_ablations"),
+        runtime=job_runtime("figure_ablations"),
     log:
         "logs/report/figure_ablations.log",
     conda:
@@ -101,6 +107,9 @@ rule figure_tsne:
         seed=config["seed"],
         suite=PLAN.suite,
     threads: 2
+    resources:
+        mem_mb=job_mem_mb("figure_tsne"),
+        runtime=job_runtime("figure_tsne"),
     log:
         "logs/report/figure_tsne.log",
     conda:
@@ -119,6 +128,9 @@ rule figure_layers:
         data="reports/plots/layer_curves.csv",
     params:
         suite=PLAN.suite,
+    resources:
+        mem_mb=job_mem_mb("figure_layers"),
+        runtime=job_runtime("figure_layers"),
     log:
         "logs/report/figure_layers.log",
     conda:
@@ -141,6 +153,9 @@ rule report_html:
         config=config,
         suite=PLAN.suite,
         snakemake_metadata=".snakemake/metadata",
+    resources:
+        mem_mb=job_mem_mb("report_html"),
+        runtime=job_runtime("report_html"),
     log:
         "logs/report/report_html.log",
     conda:
@@ -159,6 +174,9 @@ rule score_plot:
         [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
     output:
         "reports/plots/scores.csv",
+    resources:
+        mem_mb=job_mem_mb("score_plot"),
+        runtime=job_runtime("score_plot"),
     log:
         "logs/report/score_plot.log",
     conda:

@@ -133,11 +133,11 @@ def test_hear2021_plan_asks_gpus_for_embeddings_only(tmp_path):
     repo = _copy_repo(tmp_path / "repo")
     planned = _dry_run_resources(_snakemake(repo, "-n", "--config", "suite=hear2021").stdout)
     spec = _params()["resources"]
-    assert len(planned["embed"]) == 5 * 20
+    assert len(planned["embed"]) == 6 * 20
     gpus = sorted({r["gpu"] for r in planned["embed"]})
     assert gpus == ["0", "1"]  # logmel is the one CPU-only model
     mems = {int(r["mem_mb"]) for r in planned["embed"]}
-    assert mems == {res.request(spec["embed"], m)["mem_mb"] for m in ("hubert_xlarge", "hubert_large", "crepe_full", "logmel")}
+    assert mems == {res.request(spec["embed"], m)["mem_mb"] for m in ("hubert_xlarge", "hubert_large", "crepe_full", "logmel", "passt")}
     assert {"download", "extract", "resample", "ensemble", "probe", "metrics", "table"} <= set(planned)
     for rule, jobs in planned.items():
         if rule in res.JOB_RULES:

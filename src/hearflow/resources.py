@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 
 # Rules that run a script, i.e. jobs a cluster runs; `resources.jobs` may name these.
-JOB_RULES = ("demo_archive", "download", "extract", "resample", "standin", "ensemble", "probe", "metrics", "table")
+JOB_RULES = (
+    "demo_archive", "download", "extract", "resample", "standin", "ensemble", "probe", "probe_layers",
+    "metrics", "table", "score_plot", "figure_scores", "figure_ablations", "figure_tsne", "figure_layers", "report_html",
+)
 WAV_HEADER_BYTES = 44
 ARCHIVE_RATE = 48000
 
