@@ -105,3 +105,14 @@ def copy_checkout(dest: Path, *, exclude: tuple[str, ...] = ()) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
     return dest
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The probes of a module are tiny: thread hand-offs would cost more than the maths."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -46,13 +46,7 @@ EVENT_METRICS = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The probes here are tiny: thread hand-offs would cost more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny probes: one thread is fastest
 
 
 def make_task(

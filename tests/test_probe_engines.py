@@ -29,12 +29,7 @@ needs_heareval = pytest.mark.skipif(
 FAST_LINEAR = {"epochs": 40, "batch_size": 32, "lr": 1e-2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny probes: one thread is fastest
 
 
 # ------------------------------------------------------------------------ linear engine
