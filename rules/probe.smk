@@ -40,8 +40,9 @@ rule probe_layers:
     params:
         engine=PLAN.probe["layers"]["engine"],
         linear=PLAN.probe["linear"],
-        grid=PLAN.probe["grid"],
-        max_grid_points=PLAN.probe["max_grid_points"],
+        # the MLP grid matters to the native engine only (dvc.yaml lists it likewise)
+        grid=PLAN.probe["grid"] if PLAN.probe["layers"]["engine"] == "native" else None,
+        max_grid_points=PLAN.probe["max_grid_points"] if PLAN.probe["layers"]["engine"] == "native" else None,
         device=PLAN.probe["device"],
         seed=config["seed"],
     threads: 1

@@ -10,7 +10,9 @@ def main(smk):
     run_layer_probe(
         Path(smk.input[0]), Path(smk.output[0]),
         engine=smk.params.engine, seed=smk.params.seed, linear=dict(smk.params.linear),
-        grid=dict(smk.params.grid), max_grid_points=smk.params.max_grid_points,
+        # grid settings are None unless the layer engine is native (rules/probe.smk)
+        grid=dict(smk.params.grid) if smk.params.grid else None,
+        max_grid_points=smk.params.max_grid_points or 8,
         device=smk.params.device,
     )
 

@@ -68,12 +68,14 @@ def test_snakemake_job_times_sum_existing_outputs_once_per_job(tmp_path):
         (tmp_path / out).write_text("x")
     _metadata_record(meta, "results/members/m/t", "embed", 10.0, 40.0, 1)
     _metadata_record(meta, "results/probe/c/t/scores.json", "probe", 40.0, 45.5, 2, max_len=16)  # a long name
-    _metadata_record(meta, "reports/tables/a.md", "table", 50.0, 51.0, 3)
-    _metadata_record(meta, "reports/tables/a.csv", "table", 50.001, 51.0, 3)  # same job, second output
+    _metadata_record(meta, "reports/tables/a.md", "ensemble", 50.0, 51.0, 3)
+    _metadata_record(meta, "reports/tables/a.csv", "ensemble", 50.001, 51.0, 3)  # same job, second output
     _metadata_record(meta, "results/probe/gone/t/scores.json", "probe", 0.0, 100.0, 4)  # output deleted since
+    (tmp_path / "reports" / "tables" / "b.md").write_text("x")
+    _metadata_record(meta, "reports/tables/b.md", "table", 60.0, 61.0, 5)  # the report's own phase: left out
     times = snakemake_job_times(meta, tmp_path)
     assert times == {"embed": {"jobs": 1, "seconds": 30.0}, "probe": {"jobs": 1, "seconds": 5.5},
-                     "report": {"jobs": 1, "seconds": pytest.approx(1.0, abs=0.002)}}
+                     "ensemble": {"jobs": 1, "seconds": pytest.approx(1.0, abs=0.002)}}
     assert snakemake_job_times(tmp_path / "nowhere", tmp_path) == {}
 
 

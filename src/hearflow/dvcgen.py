@@ -238,8 +238,11 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
             ["probe"], [scores_file(cfg, t) for t in plan.tasks], [config_dir(cfg, t) for t in plan.tasks],
             probe_keys, root=root,
         )
-    layer_keys = setting_keys(params, "probe", plan.suite, ["layers", "linear", "grid", "max_grid_points",
-                                                            "device"]) + ["seed"]
+    # The layer probes read the MLP grid only with the native engine (linear: probe.linear).
+    layer_settings = ["layers", "linear", "device"]
+    if plan.probe["layers"]["engine"] == "native":
+        layer_settings += ["grid", "max_grid_points"]
+    layer_keys = setting_keys(params, "probe", plan.suite, layer_settings) + ["seed"]
     pairs = layer_probe_pairs(plan)
     for model in dict.fromkeys(m for m, _ in pairs):
         tasks = [t for m, t in pairs if m == model]

@@ -20,7 +20,6 @@ import html
 import json
 import logging
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
 from hearflow.io import read_json, write_text
@@ -90,7 +89,10 @@ def snakemake_job_times(metadata_dir: Path, root: Path) -> dict[str, dict]:
         jobs[key] = record
     phases: dict[str, dict] = {}
     for (rule, end, _), record in jobs.items():
-        p = phases.setdefault(PHASES.get(rule, "report"), {"jobs": 0, "seconds": 0.0})
+        phase = PHASES.get(rule, "report")
+        if phase == "report":  # the page's own phase: its records would make each run differ
+            continue
+        p = phases.setdefault(phase, {"jobs": 0, "seconds": 0.0})
         p["jobs"] += 1
         p["seconds"] += max(0.0, float(end) - float(record["starttime"]))
     return phases
@@ -177,7 +179,6 @@ def render_report(
     stand_in: bool,
 ) -> str:
     esc = html.escape
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -187,7 +188,7 @@ def render_report(
         f"<p>Reproduction of the HEAR 2021 experiments of <i>The Ability of Self-Supervised Speech Models "
         f"for Audio Representations</i>. Commit <code>{esc(git['commit'])}</code>"
         + (" (with uncommitted changes outside reports/)" if git.get("dirty") else "")
-        + f", generated {generated}.</p>",
+        + ".</p>",
     ]
     if stand_in:
         parts.append(f'<p class="note">{esc(STAND_IN_NOTE)}</p>')
