@@ -52,11 +52,13 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 
 def git_state(root: Path) -> dict:
     """{"commit": sha | "unknown", "dirty": bool | None} of the checkout at `root`; dirty: tracked
-    files outside reports/ differ from the commit."""
+    files outside reports/ and dvc.lock differ from the commit."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        # reports/ is what this run rewrites; changes elsewhere (code, params) make the commit inexact
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+        # reports/ and dvc.lock are what this run rewrites; changes elsewhere (code, params) make
+        # the commit inexact
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)reports", ":(exclude)dvc.lock"],
                                 cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as err:
         log.warning("no git commit recorded: %s", err)
@@ -187,7 +189,7 @@ def render_report(
         f"<h1>hearflow report: {esc(suite)} suite</h1>",
         f"<p>Reproduction of the HEAR 2021 experiments of <i>The Ability of Self-Supervised Speech Models "
         f"for Audio Representations</i>. Commit <code>{esc(git['commit'])}</code>"
-        + (" (with uncommitted changes outside reports/)" if git.get("dirty") else "")
+        + (" (with uncommitted changes outside reports/ and dvc.lock)" if git.get("dirty") else "")
         + ".</p>",
     ]
     if stand_in:
@@ -201,7 +203,7 @@ def render_report(
 
     parts.append('<h2 id="provenance">Provenance</h2>')
     parts.append(_kv_table([
-        ("git commit", git["commit"] + (" (uncommitted changes outside reports/)" if git.get("dirty") else "")),
+        ("git commit", git["commit"] + (" (uncommitted changes outside reports/ and dvc.lock)" if git.get("dirty") else "")),
         ("suite", suite),
         ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
         ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
