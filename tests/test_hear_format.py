@@ -22,6 +22,21 @@ def test_embeddings_are_a_raw_memmap_without_npy_header(tmp_path):
     np.testing.assert_array_equal(hear.read_embeddings(tmp_path, "train"), x)
 
 
+def test_row_blocks_write_the_same_bytes_as_one_matrix(tmp_path):
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(n, 3)).astype(np.float32) for n in (4, 1, 7)]
+    hear.write_embeddings(tmp_path / "one", "train", np.concatenate(blocks))
+    hear.write_embeddings(tmp_path / "blocks", "train", blocks)
+    for name in ("train.embeddings.npy", "train.embedding-dimensions.json"):
+        assert (tmp_path / "blocks" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    bad = [blocks[0], np.full((2, 3), np.inf, np.float32)]
+    with pytest.raises(ValueError, match="2 embedding rows hold NaN or Inf"):
+        hear.write_embeddings(tmp_path / "bad", "train", bad)
+    with pytest.raises(ValueError, match="blocks of one D"):
+        hear.write_embeddings(tmp_path / "bad", "train", [blocks[0], np.zeros((2, 4), np.float32)])
+    assert not (tmp_path / "bad" / "train.embeddings.npy").exists()
+
+
 def test_non_finite_embeddings_are_refused(tmp_path):
     x = np.zeros((3, 2), np.float32)
     x[1, 0] = np.nan

@@ -124,7 +124,7 @@ class _Views:
         """(last [T, D], fusion [T, D], ts [T]) of clip i."""
         import torch
 
-        parts = self.frames[i]
+        parts, self.frames[i] = self.frames[i], []  # the chunks go once their clip is joined
         return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
 
 

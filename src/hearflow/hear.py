@@ -167,17 +167,25 @@ def copy_task_files(task: Task, dest: Path) -> None:
 # ---------------------------------------------------------------- heareval embedding format
 
 
-def write_embeddings(emb_dir: Path, split: str, embeddings: np.ndarray) -> None:
-    """Write [N, D] float32 as heareval's raw memmap plus its dimensions file."""
-    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    if embeddings.ndim != 2:
-        raise ValueError(f"{emb_dir}/{split}: embeddings must be [N, D], got {embeddings.shape}")
-    if not np.isfinite(embeddings).all():
-        bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
+def write_embeddings(emb_dir: Path, split: str, embeddings: np.ndarray | list[np.ndarray]) -> None:
+    """Write [N, D] float32 as heareval's raw memmap plus its dimensions file.
+
+    `embeddings` is one [N, D] array or a list of [n_i, D] row blocks (one per clip of an
+    event task), written one after another so no concatenated copy is ever held.
+    """
+    blocks = [embeddings] if isinstance(embeddings, np.ndarray) else list(embeddings)
+    if not blocks or any(np.ndim(b) != 2 for b in blocks) or len({np.shape(b)[1] for b in blocks}) != 1:
+        shapes = [np.shape(b) for b in blocks[:3]]
+        raise ValueError(f"{emb_dir}/{split}: embeddings must be [N, D] blocks of one D, got {shapes}...")
+    bad = sum(int((~np.isfinite(b)).any(axis=1).sum()) for b in blocks)
+    if bad:
         raise ValueError(f"{emb_dir}/{split}: {bad} embedding rows hold NaN or Inf; not written")
     with atomic_path(emb_dir / f"{split}.embeddings.npy") as tmp:
-        embeddings.tofile(tmp)
-    write_json(emb_dir / f"{split}.embedding-dimensions.json", list(embeddings.shape), indent=None)
+        with open(tmp, "wb") as f:
+            for block in blocks:
+                np.ascontiguousarray(block, dtype=np.float32).tofile(f)
+    shape = [sum(len(b) for b in blocks), int(np.shape(blocks[0])[1])]
+    write_json(emb_dir / f"{split}.embedding-dimensions.json", shape, indent=None)
 
 
 def read_embeddings(emb_dir: Path, split: str) -> np.ndarray:
@@ -242,7 +250,7 @@ def write_split(
         for fname, ts in zip(filenames, timestamps, strict=True):
             rows += [(fname, float(t)) for t in ts]
             targets += labels_at_timestamps(labels[fname], ts)
-        matrix = np.concatenate(embeddings, axis=0)
+        matrix = list(embeddings)  # row blocks, written in turn (a 10-minute clip: no copy)
         write_filename_timestamps(emb_dir, split, rows)
     else:
         matrix = np.stack(embeddings, axis=0)
