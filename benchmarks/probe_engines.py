@@ -11,7 +11,7 @@ the demo's reduced setting, where heareval's start-up dominates its time. `--gri
 heareval's own grid and selection (16 points, the first 8 of the seeded shuffle tried,
 hidden_dim 1024, up to 500 epochs, patience 20), the protocol the paper's numbers come from.
 Writes reports/benchmarks/probe_engines.{json,md} (parity grid) or
-probe_engines_hear_grid.{json,md}: machine, versions, per-task wall times, the
+probe_engines_hear_grid.{json,md}, with `_threads<N>` before the suffix for --threads N > 1: machine, versions, per-task wall times, the
 heareval/native time ratio (native: median over seeds) and the parity figures (native
 mean and spread over seeds vs heareval).
 """
@@ -109,7 +109,8 @@ def main() -> None:
         "ratio": total_heareval / total_native,
     }
     out = ROOT / "reports" / "benchmarks"
-    stem = "probe_engines" if args.grid == "parity" else "probe_engines_hear_grid"
+    stem = "probe_engines" + ("" if args.grid == "parity" else "_hear_grid") + (
+        "" if args.threads == 1 else f"_threads{args.threads}")
     write_json(out / f"{stem}.json", report)
     grid_text = ("the reduced parity grid (4 points: 2 depths x 2 learning rates, hidden 256, "
                  "30 epochs, patience 4)" if args.grid == "parity" else
