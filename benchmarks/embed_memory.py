@@ -39,8 +39,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _one_clip_task(root: Path, seconds: float, embedding_type: str) -> Path:
-    """A HEAR task at 16 kHz: a `seconds` noisy tone as the test clip, 1 s clips for train/valid."""
+def tone_task(root: Path, durations: dict[str, list[float]], embedding_type: str) -> Path:
+    """A HEAR task at 16 kHz of noisy 440 Hz tones: `durations[split]` seconds per clip
+    (clips `clip000.wav`, ...), each labelled "tone" (event tasks: one event over the clip)."""
     import numpy as np
 
     from hearflow import hear
@@ -51,21 +52,23 @@ def _one_clip_task(root: Path, seconds: float, embedding_type: str) -> Path:
     meta = {
         "task_name": task.name, "version": "v1", "embedding_type": embedding_type,
         "prediction_type": "multiclass" if embedding_type == "scene" else "multilabel",
-        "split_mode": "trainvaltest", "nfolds": None, "sample_duration": seconds,
+        "split_mode": "trainvaltest", "nfolds": None, "sample_duration": None,
         "evaluation": ["top1_acc"] if embedding_type == "scene" else ["event_onset_200ms_fms"],
-        "splits": ["train", "valid", "test"],
+        "splits": list(durations),
     }
     task.mkdir(parents=True)
     (task / "task_metadata.json").write_text(json.dumps(meta))
     hear.write_vocabulary(task / "labelvocabulary.csv", ["tone"])
     rng = np.random.default_rng(0)
-    for split in meta["splits"]:
-        length = seconds if split == "test" else 1.0
-        t = np.arange(int(length * sr)) / sr
-        audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
-        write_clip(task / str(sr) / split / "clip.wav", audio, sr)
-        label = ["tone"] if embedding_type == "scene" else [{"label": "tone", "start": 0.0, "end": 1000.0 * length}]
-        (task / f"{split}.json").write_text(json.dumps({"clip.wav": label}))
+    for split, lengths in durations.items():
+        labels = {}
+        for i, seconds in enumerate(lengths):
+            t = np.arange(int(seconds * sr)) / sr
+            audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+            name = f"clip{i:03d}.wav"
+            write_clip(task / str(sr) / split / name, audio, sr)
+            labels[name] = ["tone"] if embedding_type == "scene" else [{"label": "tone", "start": 0.0, "end": 1000.0 * seconds}]
+        (task / f"{split}.json").write_text(json.dumps(labels))
     return task
 
 
@@ -88,7 +91,7 @@ def run_case(model: str, duration: str, embedding_type: str) -> dict:
 
             import_module(spec["module"]).load_model(**options, device="cpu")
             return {"peak_rss_mb": _peak_rss_mb(), "wall_seconds": 0.0, "audio_seconds": 0.0}
-        task = _one_clip_task(tmp / "tasks", DURATIONS[duration], embedding_type)
+        task = tone_task(tmp / "tasks", {"train": [1.0], "valid": [1.0], "test": [DURATIONS[duration]]}, embedding_type)
         start = time.time()
         embed_task(task, tmp / "out", module=spec["module"], options=options, device="cpu", progress=False)
         wall = time.time() - start

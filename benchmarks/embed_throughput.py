@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/embed_throughput.py      # writes reports/benchmarks/embed_throughput.{json,md}
 
 One scene task at 16 kHz of `--clips` clips of seeded random lengths (1-6 s, a noisy tone
-each: clips of varied length are where batching policies differ) goes through
+each, built by embed_memory.tone_task: clips of varied length are where batching policies differ) goes through
 `hearflow.embed.embed_task`, the pipeline's own path, once per (model, policy):
 
 - `one_by_one`: batch_size 1, no padding;
@@ -31,11 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from embed_memory import MODELS as MEMORY_MODELS
+from embed_memory import tone_task
+
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 MODELS = {
-    "ssl_layer_norm_384x6": {"module": "ssl", "standin": {"arch": "hubert", "hidden_size": 384, "num_hidden_layers": 6, "conv_dim": 128}},
-    "crepe_tiny": {"module": "crepe", "options": {"capacity": "tiny"}},
+    **MEMORY_MODELS,  # the SSL encoder and CREPE tiny of embed_memory.py
     "logmel": {"module": "logmel", "options": {"sample_rate": SR}},
 }
 POLICIES = {
@@ -47,39 +49,13 @@ NAIVE_BATCH = 16
 TARGET_WASTE = 0.10
 
 
-def varied_task(root: Path, n_clips: int, seed: int) -> tuple[Path, dict[str, int]]:
-    """A scene task whose test split holds n_clips clips of 1-6 s (train/valid: one 1 s clip)."""
+def varied_durations(n_clips: int, seed: int) -> dict[str, list[float]]:
+    """n_clips test clips of 1-6 s on a 0.25 s grid (some share a length, as real
+    variable-length sets do); one 1 s clip each for train and valid."""
     import numpy as np
 
-    from hearflow import hear
-    from hearflow.audio import write_clip
-
-    task = root / "throughput-v1-full"
-    meta = {
-        "task_name": task.name, "version": "v1", "embedding_type": "scene", "prediction_type": "multiclass",
-        "split_mode": "trainvaltest", "nfolds": None, "sample_duration": None, "evaluation": ["top1_acc"],
-        "splits": ["train", "valid", "test"],
-    }  # fmt: skip
-    task.mkdir(parents=True)
-    (task / "task_metadata.json").write_text(json.dumps(meta))
-    hear.write_vocabulary(task / "labelvocabulary.csv", ["tone"])
     rng = np.random.default_rng(seed)
-    lengths = {}
-    for split in meta["splits"]:
-        count = n_clips if split == "test" else 1
-        labels = {}
-        for i in range(count):
-            # lengths on a 0.25 s grid: some clips share a length, as real variable-length sets do
-            seconds = 1.0 if split != "test" else float(rng.integers(4, 25)) / 4
-            t = np.arange(int(seconds * SR)) / SR
-            audio = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 800) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
-            name = f"clip{i:03d}.wav"
-            write_clip(task / str(SR) / split / name, audio, SR)
-            labels[name] = ["tone"]
-            if split == "test":
-                lengths[name] = t.size
-        (task / f"{split}.json").write_text(json.dumps(labels))
-    return task, lengths
+    return {"train": [1.0], "valid": [1.0], "test": [float(x) / 4 for x in rng.integers(4, 25, size=n_clips)]}
 
 
 def main() -> None:
@@ -92,6 +68,7 @@ def main() -> None:
 
     import torch
 
+    from hearflow.audio import clip_frames
     from hearflow.embed import embed_task, padding_waste
     from hearflow.models.standin import build_standin
 
@@ -99,7 +76,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        task, lengths = varied_task(tmp / "tasks", args.clips, args.seed)
+        task = tone_task(tmp / "tasks", varied_durations(args.clips, args.seed), "scene")
+        test_dir = task / str(SR) / "test"
+        lengths = {path.name: clip_frames(path, SR) for path in test_dir.glob("*.wav")}
         audio_seconds = sum(lengths.values()) / SR
         names = sorted(lengths)
         naive = padding_waste(lengths, [names[i : i + NAIVE_BATCH] for i in range(0, len(names), NAIVE_BATCH)])

@@ -223,11 +223,13 @@ def test_profile_changes_no_stage_hash(built, tmp_path):
     after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     before = yaml.safe_load(lock)["stages"]
     assert after.keys() == before.keys()
+    # Outputs too, but report.html, which names the commit it was generated at (HEAD moved
+    # since the first run: the remote was committed).
+    def outs(stage: dict) -> list:
+        return [o for o in stage.get("outs", []) if o["path"] != "reports/report.html"]
+
     for name, stage in before.items():  # commands, deps and params: the stage hashes
         assert {k: v for k, v in after[name].items() if k != "outs"} == {k: v for k, v in stage.items() if k != "outs"}
-        # outputs too, but report.html, which names the commit it was generated at (HEAD moved
-        # since the first run: the remote was committed)
-        outs = lambda st: [o for o in st.get("outs", []) if o["path"] != "reports/report.html"]  # noqa: E731
         assert outs(after[name]) == outs(stage), name
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
 

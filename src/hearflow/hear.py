@@ -175,8 +175,8 @@ def write_embeddings(emb_dir: Path, split: str, embeddings: np.ndarray | list[np
     """
     blocks = [embeddings] if isinstance(embeddings, np.ndarray) else list(embeddings)
     if not blocks or any(np.ndim(b) != 2 for b in blocks) or len({np.shape(b)[1] for b in blocks}) != 1:
-        shapes = [np.shape(b) for b in blocks[:3]]
-        raise ValueError(f"{emb_dir}/{split}: embeddings must be [N, D] blocks of one D, got {shapes}...")
+        shapes = sorted({np.shape(b) for b in blocks})
+        raise ValueError(f"{emb_dir}/{split}: embeddings must be [N, D] blocks of one D, got shapes {shapes[:3]}")
     bad = sum(int((~np.isfinite(b)).any(axis=1).sum()) for b in blocks)
     if bad:
         raise ValueError(f"{emb_dir}/{split}: {bad} embedding rows hold NaN or Inf; not written")
@@ -250,10 +250,9 @@ def write_split(
         for fname, ts in zip(filenames, timestamps, strict=True):
             rows += [(fname, float(t)) for t in ts]
             targets += labels_at_timestamps(labels[fname], ts)
-        matrix = list(embeddings)  # row blocks, written in turn (a 10-minute clip: no copy)
         write_filename_timestamps(emb_dir, split, rows)
     else:
-        matrix = np.stack(embeddings, axis=0)
+        embeddings = np.stack(embeddings, axis=0)
         targets = [list(labels[f]) for f in filenames]
-    write_embeddings(emb_dir, split, matrix)
+    write_embeddings(emb_dir, split, embeddings)  # event tasks: one row block per clip, no copy
     write_target_labels(emb_dir, split, targets)

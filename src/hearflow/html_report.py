@@ -50,6 +50,9 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 """
 
 
+DIRTY = "uncommitted changes outside reports/ and dvc.lock"  # what git_state's "dirty" means
+
+
 def git_state(root: Path) -> dict:
     """{"commit": sha | "unknown", "dirty": bool | None} of the checkout at `root`; dirty: tracked
     files outside reports/ and dvc.lock differ from the commit."""
@@ -189,7 +192,7 @@ def render_report(
         f"<h1>hearflow report: {esc(suite)} suite</h1>",
         f"<p>Reproduction of the HEAR 2021 experiments of <i>The Ability of Self-Supervised Speech Models "
         f"for Audio Representations</i>. Commit <code>{esc(git['commit'])}</code>"
-        + (" (with uncommitted changes outside reports/ and dvc.lock)" if git.get("dirty") else "")
+        + (f" (with {DIRTY})" if git.get("dirty") else "")
         + ".</p>",
     ]
     if stand_in:
@@ -203,7 +206,7 @@ def render_report(
 
     parts.append('<h2 id="provenance">Provenance</h2>')
     parts.append(_kv_table([
-        ("git commit", git["commit"] + (" (uncommitted changes outside reports/ and dvc.lock)" if git.get("dirty") else "")),
+        ("git commit", git["commit"] + (f" ({DIRTY})" if git.get("dirty") else "")),
         ("suite", suite),
         ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
         ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
