@@ -143,6 +143,11 @@ def embed_runtime(wildcards, input, attempt):
     return res.runtime_minutes(spec, res.audio_seconds(input.task), attempt, config["resources"]["min_runtime"])
 
 
+def job_threads(rule_name):
+    """Threads of a CPU-only rule's jobs (`threads` in resources.jobs; default 1)."""
+    return int(res.request(config["resources"]["jobs"], rule_name).get("threads", 1))
+
+
 def job_mem_mb(rule_name):
     """Memory of a CPU-only rule's jobs, grown with the attempt."""
 

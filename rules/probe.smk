@@ -15,7 +15,7 @@ rule probe:
         heareval_python=PLAN.probe["heareval_python"],
         device=PLAN.probe["device"],
         seed=config["seed"],
-    threads: 1
+    threads: job_threads("probe")
     resources:
         mem_mb=job_mem_mb("probe"),
         runtime=job_runtime("probe"),
@@ -45,7 +45,7 @@ rule probe_layers:
         max_grid_points=PLAN.probe["max_grid_points"] if PLAN.probe["layers"]["engine"] == "native" else None,
         device=PLAN.probe["device"],
         seed=config["seed"],
-    threads: 1
+    threads: job_threads("probe_layers")
     resources:
         mem_mb=job_mem_mb("probe_layers"),
         runtime=job_runtime("probe_layers"),

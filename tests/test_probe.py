@@ -6,6 +6,7 @@ PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe.py -q
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,12 @@ from hearflow.probe import (
     FullyConnectedPrediction,
     StackedMLP,
     _StackedOptimizer,
+    bernoulli_keep,
     data_splits,
     events_from_frames,
     expand_grid,
+    keep_freed_memory,
+    member_seeds,
     probe_task,
     task_grid,
 )
@@ -423,13 +427,12 @@ def test_stacked_members_train_as_independent_heareval_models(shape, optim):
          "dropout": 0.0, "optim": optim, "lr": lr, "initialization": init}
         for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
     ]  # fmt: skip
-    torch.manual_seed(0)
-    stack = StackedMLP.build(6, 4, confs, torch.device("cpu"))
-    torch.manual_seed(0)
+    seeds = member_seeds(0, len(confs))
+    stack = StackedMLP.build(6, 4, confs, torch.device("cpu"), seeds)
     singles = []
-    for conf in confs:
+    for conf, (init, _) in zip(confs, seeds, strict=True):
+        torch.manual_seed(init)  # as StackedMLP.build initialises each member
         singles.append(FullyConnectedPrediction(6, 4, conf))
-        torch.rand(64, 6)  # the summary draw StackedMLP.build makes after each member
     optimizer = _StackedOptimizer(stack, [c["lr"] for c in confs], optim)
     optims = [
         (torch.optim.Adam if optim == "adam" else torch.optim.SGD)(m.parameters(), lr=c["lr"])
@@ -458,3 +461,84 @@ def test_stacked_members_train_as_independent_heareval_models(shape, optim):
             m.eval()
         expected = torch.stack([m(x) for m in singles]).detach()
         torch.testing.assert_close(stack.logits(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+def test_a_member_trains_the_same_in_any_stack(norm):
+    """With member seeds, a member's dropout masks and updates do not depend on who shares
+    its stack (CUDA's stacks): a stack of three trains each member as a stack of one would."""
+    confs = [
+        {**{k: v[0] for k, v in DEFAULT_GRID.items()}, "hidden_layers": 2, "hidden_dim": 24,
+         "hidden_norm": norm, "dropout": 0.3, "lr": lr, "initialization": init}
+        for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
+    ]  # fmt: skip
+    seeds = member_seeds(5, len(confs))
+    models = [StackedMLP.build(6, 4, confs, "cpu", seeds)]
+    models += [StackedMLP.build(6, 4, [c], "cpu", [s]) for c, s in zip(confs, seeds, strict=True)]
+    optimizers = [_StackedOptimizer(m, [c["lr"] for c in confs[: m.size] if m.size > 1] or [confs[i - 1]["lr"]], "adam")
+                  for i, m in enumerate(models)]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        x = torch.from_numpy(rng.normal(size=(32, 6)).astype(np.float32))
+        y = torch.from_numpy(rng.integers(0, 4, 32))
+        for model, optimizer in zip(models, optimizers, strict=True):
+            logits = model.forward(x)
+            loss = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), y[None].expand(model.size, 32), reduction="none"
+            )
+            loss.mean(dim=1).sum().backward()  # each member's mean loss, as the engine
+            optimizer.step()
+    x = torch.from_numpy(rng.normal(size=(10, 6)).astype(np.float32))
+    torch.manual_seed(1)
+    stacked = models[0].forward(x).detach()  # training mode: dropout masks drawn again
+    alone = torch.cat([m.forward(x).detach() for m in models[1:]])
+    torch.testing.assert_close(stacked, alone, rtol=1e-5, atol=1e-6)
+    if norm == "layernorm":  # running statistics: see the test above on BatchNorm's biases
+        torch.testing.assert_close(models[0].logits(x), torch.cat([m.logits(x) for m in models[1:]]),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+    assert models[0].select([2]).generators[0] is models[0].generators[2]
+    with pytest.raises(ValueError, match="member seeds"):
+        StackedMLP.build(6, 4, confs, "cpu")
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.25, 0.5, 1 / 3, 0.9])
+def test_bernoulli_keep_drops_each_entry_with_probability_p(p):
+    generator = torch.Generator().manual_seed(3)
+    keep = bernoulli_keep((64, 1000, 100), p, generator)
+    assert keep.dtype == torch.bool and keep.shape == (64, 1000, 100)
+    n = keep.numel()
+    dropped = n - int(keep.sum())
+    assert abs(dropped / n - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12  # 5 standard errors
+    # Independent of position: every row and column keeps about 1 - p of its entries.
+    rows = 1 - keep.float().mean(dim=(0, 2))
+    assert float(rows.std()) < 5 * np.sqrt(p * (1 - p) / (64 * 100)) + 1e-12
+    again = bernoulli_keep((64, 1000, 100), p, torch.Generator().manual_seed(3))
+    assert torch.equal(keep, again)
+    with pytest.raises(ValueError, match="dropout"):
+        bernoulli_keep((3,), 1.0)
+
+
+def test_result_does_not_depend_on_the_worker_count(tmp_path):
+    """Grid points and re-trainings in forked workers: the same result as in one process,
+    on a k-fold task (re-trainings) and an event task, with dropout."""
+    kfold = scene_task(
+        tmp_path / "kfold",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"fold00": 60, "fold01": 60, "fold02": 60},
+        split_mode="new_split_kfold",
+    )
+    events = event_task(tmp_path / "events")
+    grid = {**TINY_GRID, "hidden_layers": [1, 2], "lr": [1e-2, 1e-3], "dropout": [0.2], "max_epochs": [9]}
+    for emb in (kfold, events):
+        alone = probe_task(emb, grid=grid, max_grid_points=4, device="cpu", workers=1)
+        forked = probe_task(emb, grid=grid, max_grid_points=4, device="cpu", workers=3)
+        assert forked == alone
+        assert alone["grid_points_tried"] == 4
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_freed_memory_is_kept_for_reuse_under_glibc():
+    import platform
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

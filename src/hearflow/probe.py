@@ -16,11 +16,17 @@ Mirrors `heareval.predictions.task_predictions` without pytorch-lightning:
 - model: `FullyConnectedPrediction` (Linear, norm, Dropout, ReLU per hidden layer, then a
   Linear projection; xavier init with the gain of the preceding activation), Adam,
   softmax + cross-entropy (multiclass) or sigmoid + BCE (multilabel, event).
-- grid points are trained together: points that share the network shape and batches
-  (`_STACK_KEYS`) form one `StackedMLP` (weights [G, in, out], batched matmuls, per-member
-  BatchNorm/LayerNorm/dropout/loss, Adam with one learning rate per member), and each
-  member keeps its own schedule below and leaves the stack when it stops. Runs on CUDA
-  when present.
+- grid points are trained together: on CUDA (when present) points that share the network
+  shape and batches (`_STACK_KEYS`) form one `StackedMLP` (weights [G, in, out], batched
+  matmuls, per-member BatchNorm/LayerNorm/dropout/loss, Adam with one learning rate per
+  member), and each member keeps its own schedule below and leaves the stack when it
+  stops. On the CPU, where stacking saves no arithmetic, each point trains alone in one
+  thread, and the points (then the re-trainings on the other folds) are shared by up to
+  `workers` forked processes (default: the job's thread count). Each point of a several-
+  point grid has its own seeds (`member_seeds`), so its run does not depend on the others
+  or on the worker count; dropout masks come from `bernoulli_keep` (exact Bernoulli from
+  8 random bits per entry: torch's CPU dropout spends 32). glibc is told to keep freed
+  memory (`keep_freed_memory`).
 - training: batches in file order, as in heareval (its DataLoader shuffles only when the
   split name equals "train", but it always passes a list; `shuffle_train: [True]` in the
   grid shuffles with a seeded `torch.Generator` instead); validation after epochs e with
@@ -44,11 +50,12 @@ Deliberate differences (each a no-op on HEAR 2021's tasks, or where heareval fai
   probe.engine heareval restores the setter, see hearflow/heareval_launch.py).
 - `metrics_std` is the sample std over splits (pandas), 0.0 for a single split.
 
-A stack of one member (one grid point, and every re-training on the other folds) draws the
-torch RNG where heareval draws it (see `_draw_seed`): on CPU it trains heareval's model,
-with the same best epochs and scores equal up to float rounding (tests/test_probe_engines.py
-runs heareval 2021.1.3 under pytorch-lightning 1.9.5 on k-fold multilabel and event tasks). Stacks of several members draw dropout masks for all members
-at once, so their scores differ from heareval's as another seed's would; the parity test
+A one-point grid (and its re-trainings on the other folds) draws the global torch RNG
+where heareval draws it (see `_draw_seed`) and uses torch's dropout: on CPU it trains
+heareval's model, with the same best epochs and scores equal up to float rounding
+(tests/test_probe_engines.py runs heareval 2021.1.3 under pytorch-lightning 1.9.5 on
+k-fold multilabel and event tasks). Grids of several points draw from the points' own
+seeds, so their scores differ from heareval's as another seed's would; the parity test
 bounds that by the spread over seeds.
 """
 
@@ -347,6 +354,60 @@ _STACK_KEYS = (
 )  # fmt: skip
 
 
+def bernoulli_keep(shape: tuple[int, ...], p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A bool mask of `shape` on the generator's device, each entry False (dropped) with
+    probability `p`.
+
+    On the CPU, an exact Bernoulli(p) from about 8 random bits per entry instead of the 32
+    of torch's dropout (one mt19937 word per entry, the slowest step of a training step on
+    the CPU): a random byte b drops below floor(256 p) and keeps above it; on the boundary
+    byte (1 entry in 256) a float64 uniform decides with the remaining fraction, so
+    P(drop) = floor(256 p) / 256 + frac(256 p) / 256 = p. Elsewhere: uniform >= p.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    device = generator.device if generator is not None else torch.device("cpu")
+    if device.type != "cpu":
+        return torch.rand(shape, generator=generator, device=device) >= p
+    numel = math.prod(shape)
+    words = torch.empty((numel + 7) // 8, dtype=torch.int64)
+    random_bytes = words.random_(-(2**63), None, generator=generator).numpy().view(np.uint8)[:numel]
+    level = 256.0 * p
+    floor = int(level)
+    keep = random_bytes >= floor  # numpy: torch's bool-valued comparisons are ~10x slower here
+    if level > floor:
+        boundary = np.flatnonzero(random_bytes == floor)
+        uniform = torch.rand(len(boundary), dtype=torch.float64, generator=generator)
+        keep[boundary] = uniform.numpy() >= level - floor
+    return torch.from_numpy(keep.reshape(shape))
+
+
+class _DropoutReLU(torch.autograd.Function):
+    """relu(dropout(h)) with a given keep mask: h * (keep & (h > 0)) / (1 - p), one saved mask."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+        if h.device.type == "cpu":  # the mask in numpy, as in bernoulli_keep
+            active = np.logical_and(keep.numpy(), h.detach().numpy() > 0)
+            mask = torch.from_numpy(np.multiply(active, np.float32(scale), dtype=np.float32))
+        else:
+            mask = (keep & (h > 0)).to(h.dtype).mul_(scale)
+        ctx.save_for_backward(mask)
+        return h * mask
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None
+
+
+def member_seeds(seed: int, count: int, *, stage: int = 0) -> list[tuple[int, int]]:
+    """(initialisation seed, dropout seed) of members 0 .. count-1 of a run seeded `seed`:
+    stage 0 the grid points, stage k the re-training on split k."""
+    states = [np.random.SeedSequence([seed, stage, i]).generate_state(2) for i in range(count)]
+    return [(int(init), int(drop)) for init, drop in states]
+
+
 class StackedMLP:
     """G FullyConnectedPredictions of one shape as stacked tensors, trained as one model.
 
@@ -355,19 +416,42 @@ class StackedMLP:
     [G, out]. `forward(x [N, D])` -> logits [G, N, C]. Members share only the input batch:
     BatchNorm statistics, LayerNorm, dropout masks and the loss are per member, so the
     gradient of the summed member losses is each member's own gradient.
+
+    Random draws: `build(..., seeds=None)` makes one member that draws the global torch
+    RNG where heareval does (torch's dropout). With `seeds` [(init, dropout)] per member,
+    each member is initialised under its init seed and draws its dropout masks
+    (bernoulli_keep) from a generator of its own: a member then trains the same whichever
+    members share its stack, up to float rounding (which Adam amplifies on a bias right
+    before BatchNorm: its gradient is zero up to rounding, and so are heareval's).
     """
 
-    def __init__(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], conf: dict):
+    def __init__(
+        self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], conf: dict,
+        *, generators: list[torch.Generator] | None = None,
+    ):  # fmt: skip
         self.params, self.buffers, self.conf = params, buffers, conf
+        self.generators = generators  # None: the global RNG (one member); else per member
         self.training = True
 
     @classmethod
-    def build(cls, nfeatures: int, nlabels: int, confs: list[dict], device) -> "StackedMLP":
+    def build(
+        cls, nfeatures: int, nlabels: int, confs: list[dict], device,
+        seeds: list[tuple[int, int]] | None = None,
+    ) -> "StackedMLP":  # fmt: skip
+        if seeds is None and len(confs) != 1:
+            raise ValueError("a stack of several members needs member seeds (see member_seeds)")
+        if seeds is not None and len(seeds) != len(confs):
+            raise ValueError(f"{len(seeds)} member seeds for {len(confs)} members")
         params: dict[str, list] = {}
         buffers: dict[str, list] = {}
-        for conf in confs:
-            member = FullyConnectedPrediction(nfeatures, nlabels, conf)
-            torch.rand(64, nfeatures)  # heareval's torchinfo.summary input (see _draw_seed)
+        for j, conf in enumerate(confs):
+            if seeds is None:
+                member = FullyConnectedPrediction(nfeatures, nlabels, conf)
+                torch.rand(64, nfeatures)  # heareval's torchinfo.summary input (see _draw_seed)
+            else:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seeds[j][0])
+                    member = FullyConnectedPrediction(nfeatures, nlabels, conf)
             hidden = list(member.hidden.modules())
             linears = [m for m in hidden if isinstance(m, torch.nn.Linear)] + [member.projection]
             norms = [m for m in hidden if isinstance(m, torch.nn.BatchNorm1d | torch.nn.LayerNorm)]
@@ -385,7 +469,10 @@ class StackedMLP:
             {k: stack(v).requires_grad_() for k, v in params.items()},
             {k: stack(v) for k, v in buffers.items()},
             confs[0],
-        )
+            generators=None if seeds is None else [
+                torch.Generator(device=device).manual_seed(drop) for _, drop in seeds
+            ],
+        )  # fmt: skip
 
     @property
     def size(self) -> int:
@@ -398,21 +485,31 @@ class StackedMLP:
             {k: v.detach()[idx].clone().requires_grad_() for k, v in self.params.items()},
             {k: v[idx].clone() for k, v in self.buffers.items()},
             self.conf,
+            generators=None if self.generators is None else [self.generators[m] for m in members],
         )
 
     def _norm(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        g, beta = self.params[f"g{i}"][:, None, :], self.params[f"beta{i}"][:, None, :]
+        g, beta = self.params[f"g{i}"], self.params[f"beta{i}"]
         if self.conf["hidden_norm"] == "layernorm":
-            return torch.nn.functional.layer_norm(h, h.shape[-1:]) * g + beta
+            return torch.nn.functional.layer_norm(h, h.shape[-1:]) * g[:, None, :] + beta[:, None, :]
         size, n, dim = h.shape
         flat = h.transpose(0, 1).reshape(n, size * dim)  # [N, G*H]: one BatchNorm feature per member unit
         out = torch.nn.functional.batch_norm(
             flat,
             self.buffers[f"mean{i}"].view(-1),  # views: running statistics update in place
             self.buffers[f"var{i}"].view(-1),
+            g.view(-1),  # the affine step in the kernel, as BatchNorm1d
+            beta.view(-1),
             training=self.training,
         )
-        return out.reshape(n, size, dim).transpose(0, 1) * g + beta
+        return out.reshape(n, size, dim).transpose(0, 1)
+
+    def _dropout_relu(self, h: torch.Tensor) -> torch.Tensor:
+        p = self.conf["dropout"]
+        if self.generators is None or not self.training or p == 0:
+            return torch.relu(torch.nn.functional.dropout(h, p, self.training))
+        keep = torch.stack([bernoulli_keep(tuple(h.shape[1:]), p, g) for g in self.generators])
+        return _DropoutReLU.apply(h, keep, 1.0 / (1.0 - p))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conf, norm = self.conf, self.conf["hidden_norm"] != "identity"
@@ -421,7 +518,7 @@ class StackedMLP:
             h = torch.matmul(h, self.params[f"w{i}"]) + self.params[f"b{i}"][:, None, :]  # [G, N, H]
             if norm and not conf["norm_after_activation"]:
                 h = self._norm(h, i)
-            h = torch.relu(torch.nn.functional.dropout(h, conf["dropout"], self.training))
+            h = self._dropout_relu(h)
             if norm and conf["norm_after_activation"]:
                 h = self._norm(h, i)
         last = conf["hidden_layers"]
@@ -490,8 +587,9 @@ class _Probe:
     scores: list
     use_scoring: bool
     postprocessing: list[dict]  # event tasks: candidate post-processing points
-    generator: torch.Generator
+    generator: torch.Generator  # batch order of one-member runs (shuffle_train)
     progress: bool
+    seed: int
 
     @property
     def multiclass(self) -> bool:
@@ -583,18 +681,26 @@ class _Member:
     best: _Run | None = None
 
 
-def _train(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> list[_Run]:
+def _train(
+    probe: _Probe, confs: list[dict], train: _Split, valid: _Split,
+    seeds: list[tuple[int, int]] | None = None,
+) -> list[_Run]:  # fmt: skip
     """heareval training runs of grid points that share `_STACK_KEYS`, as one StackedMLP.
 
     Each member keeps heareval's schedule: validation after epochs e with
     (e + 1) % check_val_every_n_epoch == 0, Lightning's EarlyStopping (patience in
     validation checks, strict improvement, stop on a non-finite value) and ModelCheckpoint
     (first best kept). A member leaves the stack when it stops; the rest train on.
+    `seeds=None`: one member on the global torch RNG, drawn where heareval draws it; with
+    member seeds (StackedMLP.build) the global RNG is not touched, and batches are shuffled
+    (shuffle_train) by a generator seeded with the run's seed alone, the same for every stack.
     """
     shared = {k: confs[0][k] for k in _STACK_KEYS}
     if any({k: c[k] for k in _STACK_KEYS} != shared for c in confs):
         raise ValueError(f"grid points of one stack must share {_STACK_KEYS}")
-    model = StackedMLP.build(train.x.shape[1], train.y.shape[1], confs, train.x.device)
+    model = StackedMLP.build(train.x.shape[1], train.y.shape[1], confs, train.x.device, seeds)
+    heareval_draws = seeds is None
+    shuffle = probe.generator if heareval_draws else torch.Generator().manual_seed(probe.seed)
     optimizer = _StackedOptimizer(model, [c["lr"] for c in confs], shared["optim"])
     maximize = probe.use_scoring and probe.scores[0].maximize
     worst = -math.inf if maximize else math.inf
@@ -607,8 +713,9 @@ def _train(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> li
     skip_single = shared["hidden_norm"] == "batchnorm" and shared["hidden_layers"] > 0
     n, batch_size = len(train.x), shared["batch_size"]
     for epoch in range(max(c["max_epochs"] for c in confs)):
-        _draw_seed()  # heareval's training DataLoader iterator
-        order = torch.randperm(n, generator=probe.generator) if shared["shuffle_train"] else None
+        if heareval_draws:
+            _draw_seed()  # heareval's training DataLoader iterator
+        order = torch.randperm(n, generator=shuffle) if shared["shuffle_train"] else None
         for start in range(0, n, batch_size):
             if skip_single and n - start == 1:
                 break
@@ -622,7 +729,8 @@ def _train(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> li
         due = [p for p, m in enumerate(alive) if (epoch + 1) % members[m].conf["check_val_every_n_epoch"] == 0]
         stopped = set()
         if due:
-            _draw_seed()  # heareval's validation DataLoader iterator
+            if heareval_draws:
+                _draw_seed()  # heareval's validation DataLoader iterator
             logits = model.logits(valid.x)  # [G, N, C]
         for p in due:
             member = members[alive[p]]
@@ -660,19 +768,162 @@ def _train(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> li
     return [m.best for m in members]
 
 
-def _train_grid(probe: _Probe, confs: list[dict], train: _Split, valid: _Split) -> list[_Run]:
-    """Runs of every grid point, in order; points that can share a stack train together."""
-    stacks: dict[tuple, list[int]] = {}
-    for i, conf in enumerate(confs):
-        stacks.setdefault(tuple(repr(conf[k]) for k in _STACK_KEYS), []).append(i)
-    runs: list[_Run | None] = [None] * len(confs)
-    for indices in stacks.values():
-        for i, run in zip(indices, _train(probe, [confs[i] for i in indices], train, valid), strict=True):
-            runs[i] = run
-    return runs
+class _Trainer:
+    """Training runs of a task's grid points and re-trainings, in this process or forked ones.
+
+    A job is (split index, grid points, member seeds or None); its runs come back in order.
+    With `workers` > 1 (CPU only, where fork exists) a batch of jobs goes to a pool of
+    min(workers, jobs) single-threaded processes forked once, after the embeddings are
+    loaded (shared copy-on-write; nothing is pickled on the way in but the job), largest
+    job first; runs come back as numpy arrays. A one-point grid and its re-trainings run
+    here on every thread, drawing the global RNG as heareval (`fit` with seeds None).
+    """
+
+    def __init__(self, probe: _Probe, data: _Data, splits: list[dict], workers: int):
+        self.probe, self.data, self.splits = probe, data, splits
+        self.workers = workers if data.device.type == "cpu" and _can_fork() else 1
+        self._pool = None
+
+    def fit(self, split: int, confs: list[dict], seeds: list | None) -> list[_Run]:
+        train = self.data.build(self.splits[split]["train"], evaluate=False)
+        valid = self.data.build(self.splits[split]["valid"], evaluate=True)
+        return _train(self.probe, confs, train, valid, seeds)
+
+    def run(self, jobs: list[tuple[int, list[dict], list | None]]) -> list[list[_Run]]:
+        """Runs of each job (jobs with member seeds). On the CPU each job runs in one
+        thread, here or in a worker, so that kernels and rounding are the same either way."""
+        if self.workers <= 1 or len(jobs) == 1:
+            if self.data.device.type != "cpu":
+                return [self.fit(*job) for job in jobs]
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return [self.fit(*job) for job in jobs]
+            finally:
+                torch.set_num_threads(threads)
+        if self._pool is None:  # sized by the first batch: the grid, the largest
+            import multiprocessing
+
+            global _FORKED
+            _FORKED = self  # what the forked workers read (_fit_forked)
+            try:
+                size = min(self.workers, len(jobs))
+                self._pool = multiprocessing.get_context("fork").Pool(size, _init_forked)
+            finally:
+                _FORKED = None
+        cost = [sum((c["hidden_layers"] + 1) * c["hidden_dim"] * c["max_epochs"] for c in confs)
+                for _, confs, _ in jobs]  # fmt: skip
+        order = sorted(range(len(jobs)), key=lambda k: -cost[k])
+        results: list = [None] * len(jobs)
+        for k, packed in self._pool.imap_unordered(_fit_forked, [(k, jobs[k]) for k in order]):
+            results[k] = [_unpack_run(run, self.data.device) for run in packed]
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def train_grid(self, confs: list[dict]) -> list[_Run]:
+        """Runs of every grid point on the first split, in order.
+
+        One point trains alone on the global RNG, as heareval. Several points get member
+        seeds (member_seeds: by grid position), so a point's run does not depend on its
+        company. On CUDA, points that share `_STACK_KEYS` train together in one StackedMLP
+        (one device filled instead of several left idle). On the CPU each point trains
+        alone, single-threaded, here or in a worker: stacking saves no arithmetic on a CPU
+        (about 10% of per-operation overhead on the demo tasks), and single points keep the
+        result exactly the same whatever the thread count and balance the workers.
+        """
+        if len(confs) == 1:
+            return self.fit(0, confs, None)
+        seeds = member_seeds(self.probe.seed, len(confs))
+        if self.data.device.type == "cpu":
+            groups = [[i] for i in range(len(confs))]
+        else:
+            stacks: dict[tuple, list[int]] = {}
+            for i, conf in enumerate(confs):
+                stacks.setdefault(tuple(repr(conf[k]) for k in _STACK_KEYS), []).append(i)
+            groups = list(stacks.values())
+        jobs = [(0, [confs[i] for i in g], [seeds[i] for i in g]) for g in groups]
+        runs: list = [None] * len(confs)
+        for group, group_runs in zip(groups, self.run(jobs), strict=True):
+            for i, run in zip(group, group_runs, strict=True):
+                runs[i] = run
+        return runs
+
+    def retrain(self, conf: dict, *, grid_size: int) -> list[_Run]:
+        """The chosen point trained on splits 1 .. k-1: on the global RNG one after the
+        other after a one-point grid (heareval's draws), else each with seeds of its own
+        (member_seeds of the split), so the re-trainings run in parallel."""
+        splits = range(1, len(self.splits))
+        if grid_size == 1:
+            return [self.fit(split, [conf], None)[0] for split in splits]
+        jobs = [(split, [conf], member_seeds(self.probe.seed, 1, stage=split)) for split in splits]
+        return [runs[0] for runs in self.run(jobs)]
+
+
+# The _Trainer whose pool is being forked: each worker keeps its copy (nothing is pickled
+# on the way in but the jobs).
+_FORKED: _Trainer | None = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _init_forked() -> None:
+    # One thread per worker: GNU OpenMP (torch's CPU backend) deadlocks in a forked child
+    # that opens a parallel region after its parent has used one.
+    torch.set_num_threads(1)
+
+
+def _fit_forked(job: tuple[int, tuple]) -> tuple[int, list[dict]]:
+    k, (split, confs, seeds) = job
+    return k, [_pack_run(run) for run in _FORKED.fit(split, confs, seeds)]
+
+
+def _pack_run(run: _Run) -> dict:
+    arrays = lambda ts: {k: v.detach().cpu().numpy() for k, v in ts.items()}  # noqa: E731
+    return {
+        "params": arrays(run.model.params), "buffers": arrays(run.model.buffers),
+        "conf": run.model.conf, "validation_score": run.validation_score,
+        "best_epoch": run.best_epoch, "epochs": run.epochs, "postprocessing": run.postprocessing,
+    }  # fmt: skip
+
+
+def _unpack_run(packed: dict, device) -> _Run:
+    tensors = lambda arrays: {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}  # noqa: E731
+    model = StackedMLP(tensors(packed["params"]), tensors(packed["buffers"]), packed["conf"])
+    return _Run(model, packed["validation_score"], packed["best_epoch"], packed["epochs"], packed["postprocessing"])
 
 
 # ------------------------------------------------------------------------ entry point
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed blocks for reuse instead of handing them back to the OS.
+
+    By default blocks over 128 KiB are mmapped and unmapped one by one, so each temporary
+    of a training step (a [batch, hidden] activation is 1 MiB) is page-faulted in anew:
+    a third of a CPU training step here (benchmarks/probe_engines.py). Blocks up to
+    32 MiB (glibc's maximum) now come from the heap, which is trimmed only above 256 MiB
+    free; PyTorch's CPU tuning guide suggests jemalloc or tcmalloc for the same reason.
+    Process-wide, idempotent; False where the C library is not glibc.
+    """
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20))
 
 
 def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = False) -> tuple[_Probe, _Data]:
@@ -713,9 +964,11 @@ def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = Fa
             )
     probe = _Probe(
         task, labels, scores, use_scoring, postprocessing,
-        torch.Generator().manual_seed(seed), progress,
+        torch.Generator().manual_seed(seed), progress, seed,
     )  # fmt: skip
     data = _Data(task, emb_dir, label_to_idx, default_device(device))
+    if data.device.type == "cpu":
+        keep_freed_memory()
     data.dims()
     return probe, data
 
@@ -728,10 +981,14 @@ def probe_task(
     seed: int = 42,
     device: str | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> dict:
     """Train and test heareval's probe on one task's embeddings (heareval's format).
 
-    `grid` updates DEFAULT_GRID key by key (a scalar is a one-value list). Returns
+    `grid` updates DEFAULT_GRID key by key (a scalar is a one-value list). On the CPU the
+    grid points are shared by `workers` forked processes (None: torch's thread count, as a
+    job's `threads` set it; each worker gets an equal share of the threads); the result
+    does not depend on it. Returns
     {"task", "engine": "native", "seed", "metrics": {metric: mean over splits},
     "metrics_std": {metric: std}, "folds": [{"test", "metrics", "epochs", "best_epoch",
     "validation_score"(, "postprocessing")}], "hparams", "validation_score",
@@ -744,19 +1001,19 @@ def probe_task(
     splits = data_splits(metadata)
     points = expand_grid(task_grid(grid, metadata), seed=seed, max_points=max_grid_points)
 
-    def fit(confs: list[dict], split: dict) -> list[_Run]:
-        train = data.build(split["train"], evaluate=False)
-        return _train_grid(probe, confs, train, data.build(split["valid"], evaluate=True))
-
-    runs = fit(points, splits[0])
-    if progress:
-        for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
-            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
-                  file=sys.stderr)  # fmt: skip
-    maximize = probe.use_scoring and probe.scores[0].maximize
-    order = sorted(range(len(runs)), key=lambda i: runs[i].validation_score, reverse=maximize)
-    best_run, best_conf = runs[order[0]], points[order[0]]
-    split_runs = [best_run] + [fit([best_conf], split)[0] for split in splits[1:]]
+    trainer = _Trainer(probe, data, splits, torch.get_num_threads() if workers is None else workers)
+    try:
+        runs = trainer.train_grid(points)
+        if progress:
+            for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
+                print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
+                      file=sys.stderr)  # fmt: skip
+        maximize = probe.use_scoring and probe.scores[0].maximize
+        order = sorted(range(len(runs)), key=lambda i: runs[i].validation_score, reverse=maximize)
+        best_run, best_conf = runs[order[0]], points[order[0]]
+        split_runs = [best_run] + trainer.retrain(best_conf, grid_size=len(points))
+    finally:
+        trainer.close()
 
     folds = []
     for split, run in zip(splits, split_runs, strict=True):
