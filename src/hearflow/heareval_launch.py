@@ -25,6 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+
+IMPORTS_DONE = "hearflow-launch: imports done at"
 
 _NAMES = {
     "hidden_norm": {"batchnorm": "BatchNorm1d", "layernorm": "LayerNorm", "identity": "Identity"},
@@ -81,6 +84,8 @@ def main(argv: list[str]) -> None:
 
     from heareval.predictions.runner import runner
 
+    # When the imports are done: hearflow.probe_heareval times the runner from here too.
+    print(f"{IMPORTS_DONE} {time.time():.6f}", file=sys.stderr, flush=True)
     runner.main(
         [args.task_dir, "--grid-points", str(args.grid_points), "--grid", "default",
          "--gpus", args.gpus, "--deterministic", "True", "--in-memory", "True"],
