@@ -769,20 +769,32 @@ def _train(
 
 
 class _Trainer:
-    """Training runs of a task's grid points and re-trainings, in this process or forked ones.
+    """Training runs of a task's grid points and re-trainings, here and in forked processes.
 
-    A job is (split index, grid points, member seeds or None); its runs come back in order.
-    With `workers` > 1 (CPU only, where fork exists) a batch of jobs goes to a pool of
-    min(workers, jobs) single-threaded processes forked once, after the embeddings are
-    loaded (shared copy-on-write; nothing is pickled on the way in but the job), largest
-    job first; runs come back as numpy arrays. A one-point grid and its re-trainings run
-    here on every thread, drawing the global RNG as heareval (`fit` with seeds None).
+    A job is (split index, grid points, member seeds or None); `run` returns each job's
+    runs in order. On the CPU every job runs in one thread. With `workers` > 1 (CPU only,
+    where fork exists) this process and min(workers, jobs) - 1 forked ones take the jobs
+    one at a time, largest first, from a shared counter, unless the jobs' arithmetic is
+    under _FORK_MIN_FLOPS (then a fork costs more than it saves); the forks share the loaded
+    embeddings copy-on-write (nothing is pickled on the way in) and send their runs back
+    as numpy arrays. A one-point grid and its re-trainings run here on every thread,
+    drawing the global RNG as heareval (`fit` with seeds None).
     """
 
     def __init__(self, probe: _Probe, data: _Data, splits: list[dict], workers: int):
         self.probe, self.data, self.splits = probe, data, splits
         self.workers = workers if data.device.type == "cpu" and _can_fork() else 1
-        self._pool = None
+
+    def flops(self, split: int, confs: list[dict], seeds: list | None = None) -> float:
+        """Training arithmetic of a job if no member stops early: 6 flops per weight, row
+        and epoch (forward and backward)."""
+        train = self.data.build(self.splits[split]["train"], evaluate=False)
+        rows, dims, labels = train.x.shape[0], train.x.shape[1], train.y.shape[1]
+        total = 0.0
+        for c in confs:
+            widths = [dims] + [c["hidden_dim"]] * c["hidden_layers"] + [labels]
+            total += 6.0 * rows * c["max_epochs"] * sum(a * b for a, b in zip(widths, widths[1:]))
+        return total
 
     def fit(self, split: int, confs: list[dict], seeds: list | None) -> list[_Run]:
         train = self.data.build(self.splits[split]["train"], evaluate=False)
@@ -791,39 +803,48 @@ class _Trainer:
 
     def run(self, jobs: list[tuple[int, list[dict], list | None]]) -> list[list[_Run]]:
         """Runs of each job (jobs with member seeds). On the CPU each job runs in one
-        thread, here or in a worker, so that kernels and rounding are the same either way."""
-        if self.workers <= 1 or len(jobs) == 1:
-            if self.data.device.type != "cpu":
-                return [self.fit(*job) for job in jobs]
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return [self.fit(*job) for job in jobs]
-            finally:
-                torch.set_num_threads(threads)
-        if self._pool is None:  # sized by the first batch: the grid, the largest
-            import multiprocessing
-
-            global _FORKED
-            _FORKED = self  # what the forked workers read (_fit_forked)
-            try:
-                size = min(self.workers, len(jobs))
-                self._pool = multiprocessing.get_context("fork").Pool(size, _init_forked)
-            finally:
-                _FORKED = None
-        cost = [sum((c["hidden_layers"] + 1) * c["hidden_dim"] * c["max_epochs"] for c in confs)
-                for _, confs, _ in jobs]  # fmt: skip
+        thread, here or in a fork, so that kernels and rounding are the same either way."""
+        if self.data.device.type != "cpu":
+            return [self.fit(*job) for job in jobs]
+        cost = [self.flops(*job) for job in jobs]
         order = sorted(range(len(jobs)), key=lambda k: -cost[k])
-        results: list = [None] * len(jobs)
-        for k, packed in self._pool.imap_unordered(_fit_forked, [(k, jobs[k]) for k in order]):
-            results[k] = [_unpack_run(run, self.data.device) for run in packed]
-        return results
+        forks = min(self.workers, len(jobs)) - 1 if sum(cost) >= _FORK_MIN_FLOPS else 0
+        import multiprocessing
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        context = multiprocessing.get_context("fork") if forks > 0 else None
+        taken = context.Value("i", 0) if context else None
+        children = []
+        results: dict[int, list[_Run]] = {}
+        threads = torch.get_num_threads()
+        try:
+            for _ in range(forks):
+                receive, send = context.Pipe(duplex=False)
+                child = context.Process(target=_work_forked, args=(self, jobs, order, taken, send), daemon=True)
+                child.start()
+                send.close()
+                children.append((child, receive))
+            torch.set_num_threads(1)
+            for k in _take(order, taken):
+                results[k] = self.fit(*jobs[k])
+            for child, receive in children:
+                while True:
+                    try:
+                        message = receive.recv()
+                    except EOFError:
+                        break
+                    if message[0] == "error":
+                        raise RuntimeError(f"a probe worker failed:\n{message[1]}")
+                    results[message[0]] = [_unpack_run(run, self.data.device) for run in message[1]]
+                child.join()
+                if child.exitcode != 0:
+                    raise RuntimeError(f"a probe worker exited with code {child.exitcode}")
+        finally:
+            torch.set_num_threads(threads)
+            for child, _ in children:
+                if child.is_alive():
+                    child.terminate()
+                child.join()
+        return [results[k] for k in range(len(jobs))]
 
     def train_grid(self, confs: list[dict]) -> list[_Run]:
         """Runs of every grid point on the first split, in order.
@@ -864,9 +885,9 @@ class _Trainer:
         return [runs[0] for runs in self.run(jobs)]
 
 
-# The _Trainer whose pool is being forked: each worker keeps its copy (nothing is pickled
-# on the way in but the jobs).
-_FORKED: _Trainer | None = None
+# Below this much training arithmetic the jobs run here one after the other: a fork and its
+# first copy-on-write page faults cost some 30 ms here, a 5 GFLOP grid ~0.1 s of CPU.
+_FORK_MIN_FLOPS = 2e10
 
 
 def _can_fork() -> bool:
@@ -875,15 +896,36 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _init_forked() -> None:
-    # One thread per worker: GNU OpenMP (torch's CPU backend) deadlocks in a forked child
-    # that opens a parallel region after its parent has used one.
+def _take(order: list[int], taken) -> Any:
+    """Job indices from `order`, one at a time, shared through the counter `taken` (None:
+    this process alone)."""
+    if taken is None:
+        yield from order
+        return
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value += 1
+        if index >= len(order):
+            return
+        yield order[index]
+
+
+def _work_forked(trainer: _Trainer, jobs: list, order: list[int], taken, send) -> None:
+    """A forked worker of `_Trainer.run`: jobs until none is left, runs sent as arrays."""
+    # One thread: GNU OpenMP (torch's CPU backend) deadlocks in a forked child that opens a
+    # parallel region after its parent has used one.
     torch.set_num_threads(1)
+    try:
+        for k in _take(order, taken):
+            send.send((k, [_pack_run(run) for run in trainer.fit(*jobs[k])]))
+    except BaseException:
+        import traceback
 
-
-def _fit_forked(job: tuple[int, tuple]) -> tuple[int, list[dict]]:
-    k, (split, confs, seeds) = job
-    return k, [_pack_run(run) for run in _FORKED.fit(split, confs, seeds)]
+        send.send(("error", traceback.format_exc()))
+        raise
+    finally:
+        send.close()
 
 
 def _pack_run(run: _Run) -> dict:
@@ -1002,18 +1044,15 @@ def probe_task(
     points = expand_grid(task_grid(grid, metadata), seed=seed, max_points=max_grid_points)
 
     trainer = _Trainer(probe, data, splits, torch.get_num_threads() if workers is None else workers)
-    try:
-        runs = trainer.train_grid(points)
-        if progress:
-            for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
-                print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
-                      file=sys.stderr)  # fmt: skip
-        maximize = probe.use_scoring and probe.scores[0].maximize
-        order = sorted(range(len(runs)), key=lambda i: runs[i].validation_score, reverse=maximize)
-        best_run, best_conf = runs[order[0]], points[order[0]]
-        split_runs = [best_run] + trainer.retrain(best_conf, grid_size=len(points))
-    finally:
-        trainer.close()
+    runs = trainer.train_grid(points)
+    if progress:
+        for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
+            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
+                  file=sys.stderr)  # fmt: skip
+    maximize = probe.use_scoring and probe.scores[0].maximize
+    order = sorted(range(len(runs)), key=lambda i: runs[i].validation_score, reverse=maximize)
+    best_run, best_conf = runs[order[0]], points[order[0]]
+    split_runs = [best_run] + trainer.retrain(best_conf, grid_size=len(points))
 
     folds = []
     for split, run in zip(splits, split_runs, strict=True):
