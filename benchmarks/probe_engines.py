@@ -17,7 +17,7 @@ Three ratios, heareval time / native time (native: median over seeds, in this pr
 `ratio_after_imports`, heareval's runner from the end of its imports (the launcher marks
 it), engine against engine; `ratio_per_process`, native charged a fresh process's imports
 per task too (a Snakemake job each). Writes reports/benchmarks/probe_engines.{json,md}
-(parity grid) or probe_engines_hear_grid.{json,md}, with `_threads<N>` before the suffix
+(parity grid) or probe_engines_hear_grid.{json,md} (heareval's grid), with `_threads<N>` before the suffix
 for --threads N > 1: machine, versions, per-task wall times, the ratios and the parity
 figures (native mean and spread over seeds vs heareval).
 """

@@ -5,8 +5,10 @@ PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe.py -q
 
 from __future__ import annotations
 
+import os
 import random
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -244,14 +246,19 @@ def test_data_splits_rotate_sorted_folds_as_heareval():
     assert data_splits(trainvaltest) == [{"train": ["train"], "valid": ["valid"], "test": ["test"]}]
 
 
-def test_kfold_gives_one_result_per_fold_in_rotation(tmp_path):
-    emb = scene_task(
-        tmp_path / "folds",
+def kfold_blobs(root: Path, clips_per_fold: int) -> Path:
+    """A 3-fold multiclass task of Gaussian blobs, scored by top1_acc."""
+    return scene_task(
+        root,
         prediction_type="multiclass",
         evaluation=["top1_acc"],
-        sizes={"fold00": 80, "fold01": 80, "fold02": 80},
+        sizes={f"fold0{i}": clips_per_fold for i in range(3)},
         split_mode="new_split_kfold",
     )
+
+
+def test_kfold_gives_one_result_per_fold_in_rotation(tmp_path):
+    emb = kfold_blobs(tmp_path / "folds", 80)
     result = probe_task(emb, grid=TINY_GRID, device="cpu")
     assert [f["test"] for f in result["folds"]] == [["fold00"], ["fold01"], ["fold02"]]
     accs = [f["metrics"]["top1_acc"] for f in result["folds"]]
@@ -518,23 +525,57 @@ def test_bernoulli_keep_drops_each_entry_with_probability_p(p):
         bernoulli_keep((3,), 1.0)
 
 
-def test_result_does_not_depend_on_the_worker_count(tmp_path):
+def test_result_does_not_depend_on_the_worker_count(tmp_path, monkeypatch):
     """Grid points and re-trainings in forked workers: the same result as in one process,
     on a k-fold task (re-trainings) and an event task, with dropout."""
-    kfold = scene_task(
-        tmp_path / "kfold",
-        prediction_type="multiclass",
-        evaluation=["top1_acc"],
-        sizes={"fold00": 60, "fold01": 60, "fold02": 60},
-        split_mode="new_split_kfold",
-    )
+    import hearflow.probe as native
+
+    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)  # fork however small the grid
+    pids = tmp_path / "pids"
+    fit = native._Trainer.fit
+
+    def logged_fit(self, *job):
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        if os.getpid() == parent and self.workers > 1:
+            time.sleep(0.3)  # leave jobs to the forks, which start some 30 ms later
+        return fit(self, *job)
+
+    parent = os.getpid()
+
+    monkeypatch.setattr(native._Trainer, "fit", logged_fit)
+    kfold = kfold_blobs(tmp_path / "kfold", 60)
     events = event_task(tmp_path / "events")
     grid = {**TINY_GRID, "hidden_layers": [1, 2], "lr": [1e-2, 1e-3], "dropout": [0.2], "max_epochs": [9]}
     for emb in (kfold, events):
         alone = probe_task(emb, grid=grid, max_grid_points=4, device="cpu", workers=1)
+        assert set(pids.read_text().split()) == {str(os.getpid())}
+        pids.unlink()
         forked = probe_task(emb, grid=grid, max_grid_points=4, device="cpu", workers=3)
+        seen = set(pids.read_text().split())  # this process, two forks for the grid (and one
+        assert str(os.getpid()) in seen and len(seen) >= 3  # for the k-fold re-trainings)
+        pids.unlink()
         assert forked == alone
         assert alone["grid_points_tried"] == 4
+
+
+def test_a_failing_worker_fails_the_probe(tmp_path, monkeypatch):
+    import hearflow.probe as native
+
+    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)
+    fit = native._Trainer.fit
+
+    def fit_failing_in_forks(self, *job):
+        if os.getpid() != parent:
+            raise FloatingPointError("boom in a worker")
+        time.sleep(0.3)  # leave a job to the fork
+        return fit(self, *job)
+
+    parent = os.getpid()
+    monkeypatch.setattr(native._Trainer, "fit", fit_failing_in_forks)
+    grid = {**TINY_GRID, "lr": [1e-2, 1e-3, 3e-3], "max_epochs": [6]}
+    with pytest.raises(RuntimeError, match="(?s)a probe worker failed.*boom in a worker"):
+        probe_task(event_task(tmp_path / "events"), grid=grid, max_grid_points=3, device="cpu", workers=2)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
