@@ -482,8 +482,8 @@ def test_a_member_trains_the_same_in_any_stack(norm):
     seeds = member_seeds(5, len(confs))
     models = [StackedMLP.build(6, 4, confs, "cpu", seeds)]
     models += [StackedMLP.build(6, 4, [c], "cpu", [s]) for c, s in zip(confs, seeds, strict=True)]
-    optimizers = [_StackedOptimizer(m, [c["lr"] for c in confs[: m.size] if m.size > 1] or [confs[i - 1]["lr"]], "adam")
-                  for i, m in enumerate(models)]  # fmt: skip
+    lrs = [[c["lr"] for c in confs]] + [[c["lr"]] for c in confs]
+    optimizers = [_StackedOptimizer(m, lr, "adam") for m, lr in zip(models, lrs, strict=True)]
     rng = np.random.default_rng(0)
     for _ in range(6):
         x = torch.from_numpy(rng.normal(size=(32, 6)).astype(np.float32))

@@ -785,7 +785,7 @@ class _Trainer:
         self.probe, self.data, self.splits = probe, data, splits
         self.workers = workers if data.device.type == "cpu" and _can_fork() else 1
 
-    def flops(self, split: int, confs: list[dict], seeds: list | None = None) -> float:
+    def flops(self, split: int, confs: list[dict]) -> float:
         """Training arithmetic of a job if no member stops early: 6 flops per weight, row
         and epoch (forward and backward)."""
         train = self.data.build(self.splits[split]["train"], evaluate=False)
@@ -806,7 +806,7 @@ class _Trainer:
         thread, here or in a fork, so that kernels and rounding are the same either way."""
         if self.data.device.type != "cpu":
             return [self.fit(*job) for job in jobs]
-        cost = [self.flops(*job) for job in jobs]
+        cost = [self.flops(split, confs) for split, confs, _ in jobs]
         order = sorted(range(len(jobs)), key=lambda k: -cost[k])
         forks = min(self.workers, len(jobs)) - 1 if sum(cost) >= _FORK_MIN_FLOPS else 0
         import multiprocessing
@@ -886,7 +886,8 @@ class _Trainer:
 
 
 # Below this much training arithmetic the jobs run here one after the other: a fork and its
-# first copy-on-write page faults cost some 30 ms here, a 5 GFLOP grid ~0.1 s of CPU.
+# first copy-on-write page faults cost some 30 ms here, and 20 GFLOP is about 0.5 s of one
+# core (the demo's scene tasks stay in one process, its event task forks).
 _FORK_MIN_FLOPS = 2e10
 
 
