@@ -508,6 +508,47 @@ def test_a_member_trains_the_same_in_any_stack(norm):
         StackedMLP.build(6, 4, confs, "cpu")
 
 
+def test_onednn_linear_equals_matmul_forward_and_backward():
+    """Seeded single members on the CPU multiply through oneDNN (_Linear): the products and
+    gradients of torch.matmul, up to float rounding."""
+    import hearflow.probe as native
+
+    assert torch.backends.mkldnn.is_available() and native._ONEDNN_LINEAR is not None  # the fast path is live
+    gen = torch.Generator().manual_seed(0)
+    for rows, dims, out in [(37, 5, 3), (300, 64, 256), (1024, 256, 3), (590, 256, 256)]:
+        for input_grad in (True, False):
+            x = torch.randn(rows, dims, generator=gen)
+            w = torch.randn(dims, out, generator=gen) / dims**0.5
+            b = torch.randn(out, generator=gen)
+            grad = torch.randn(rows, out, generator=gen)
+            leaves = [[t.clone().requires_grad_(k > 0 or input_grad) for k, t in enumerate((x, w, b))] for _ in range(2)]
+            fast = native._Linear.apply(*leaves[0])
+            reference = torch.matmul(leaves[1][0], leaves[1][1]) + leaves[1][2]
+            fast.backward(grad)
+            reference.backward(grad)
+            torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-4)
+            for a, r in zip(leaves[0], leaves[1], strict=True):
+                if input_grad or a is not leaves[0][0]:
+                    torch.testing.assert_close(a.grad, r.grad, rtol=1e-5, atol=1e-3)
+                else:
+                    assert a.grad is None and r.grad is None
+
+
+def test_seeded_cpu_members_multiply_through_onednn_and_a_one_point_grid_does_not(tmp_path, monkeypatch):
+    """A one-point grid keeps torch.matmul, the kernels of heareval's nn.Linear (its exact
+    equality with heareval: tests/test_probe_engines.py); several points use oneDNN."""
+    import hearflow.probe as native
+
+    calls = []
+    op = native._ONEDNN_LINEAR
+    monkeypatch.setattr(native, "_ONEDNN_LINEAR", lambda *args: calls.append(args[0].shape) or op(*args))
+    emb = event_task(tmp_path / "events")
+    probe_task(emb, grid=TINY_GRID, max_grid_points=1, device="cpu", workers=1)
+    assert calls == []
+    probe_task(emb, grid={**TINY_GRID, "lr": [1e-2, 1e-3]}, max_grid_points=2, device="cpu", workers=1)
+    assert len(calls) > 0
+
+
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.25, 0.5, 1 / 3, 0.9])
 def test_bernoulli_keep_drops_each_entry_with_probability_p(p):
     generator = torch.Generator().manual_seed(3)
@@ -557,6 +598,36 @@ def test_result_does_not_depend_on_the_worker_count(tmp_path, monkeypatch):
         pids.unlink()
         assert forked == alone
         assert alone["grid_points_tried"] == 4
+
+
+def test_a_fork_takes_further_jobs_while_this_process_trains(tmp_path, monkeypatch):
+    """A run is larger than a pipe's buffer (a 256 x 256 layer is 256 KiB): this process
+    reads the forks' runs while it trains, so a fork that has sent a run takes the next job
+    instead of waiting in send() until this process is done."""
+    import hearflow.probe as native
+
+    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)
+    done = tmp_path / "done"
+    fit = native._Trainer.fit
+    parent = os.getpid()
+    grid = {**TINY_GRID, "hidden_layers": [2], "hidden_dim": [256], "lr": [1e-2, 3e-3, 1e-3, 3e-4],
+            "max_epochs": [3], "check_val_every_n_epoch": [3]}  # fmt: skip
+
+    def fit_waiting_for_the_fork(self, *job):
+        if os.getpid() == parent:  # this process's one job: until the fork has done the other three
+            deadline = time.time() + 120
+            while not done.exists() or len(done.read_text().split()) < 3:
+                assert time.time() < deadline, "the fork stopped taking jobs"
+                time.sleep(0.05)
+        runs = fit(self, *job)
+        if os.getpid() != parent:
+            with done.open("a") as f:
+                f.write(f"{os.getpid()}\n")
+        return runs
+
+    monkeypatch.setattr(native._Trainer, "fit", fit_waiting_for_the_fork)
+    result = probe_task(event_task(tmp_path / "events"), grid=grid, max_grid_points=4, device="cpu", workers=2)
+    assert len(done.read_text().split()) == 3 and result["grid_points_tried"] == 4
 
 
 def test_a_failing_worker_fails_the_probe(tmp_path, monkeypatch):

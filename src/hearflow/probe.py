@@ -25,8 +25,11 @@ Mirrors `heareval.predictions.task_predictions` without pytorch-lightning:
   `workers` forked processes (default: the job's thread count). Each point of a several-
   point grid has its own seeds (`member_seeds`), so its run does not depend on the others
   or on the worker count; dropout masks come from `bernoulli_keep` (exact Bernoulli from
-  8 random bits per entry: torch's CPU dropout spends 32). glibc is told to keep freed
-  memory (`keep_freed_memory`).
+  8 random bits per entry: torch's CPU dropout spends 32), and their linear layers
+  multiply through oneDNN (`_Linear`: MKL's sgemm, torch.matmul's CPU kernel, takes no
+  AVX-512 path on AMD processors). A forked worker's runs come back through a pipe that
+  this process drains while it trains. glibc is told to keep freed memory
+  (`keep_freed_memory`).
 - training: batches in file order, as in heareval (its DataLoader shuffles only when the
   split name equals "train", but it always passes a list; `shuffle_train: [True]` in the
   grid shuffles with a seeded `torch.Generator` instead); validation after epochs e with
@@ -64,6 +67,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,6 +405,47 @@ class _DropoutReLU(torch.autograd.Function):
         return grad * mask, None, None
 
 
+def _onednn_linear_op():
+    """torch's oneDNN (mkldnn) linear on dense CPU tensors, or None where this torch has none.
+
+    `op(x [N, I], w [O, I], b [O] or None)` = x @ w.T + b. MKL's sgemm (torch.matmul on the
+    CPU) takes no AVX-512 path on AMD processors; oneDNN's JIT kernels do: twice the rate
+    of a [1024, 256] x [256, 256] product on this project's 2-core AMD EPYC machine
+    (benchmarks/probe_engines.py). Strided operands are accepted, so transposes are views.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return None
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    if op is None:
+        return None
+    try:
+        x, w = torch.ones(2, 3), torch.ones(4, 3)
+        if not torch.equal(op(x, w, None, "none", [], ""), torch.full((2, 4), 3.0)):
+            return None
+    except RuntimeError:
+        return None
+    return lambda a, m, bias: op(a, m, bias, "none", [], "")
+
+
+_ONEDNN_LINEAR = _onednn_linear_op()
+
+
+class _Linear(torch.autograd.Function):
+    """x @ w + b for x [N, I], w [I, O], b [O] through oneDNN, forward and backward (its
+    products: dx = g @ w.T, dw = x.T @ g); the input gradient only where x needs one."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return _ONEDNN_LINEAR(x, w.t(), b)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w = ctx.saved_tensors
+        dx = _ONEDNN_LINEAR(grad, w, None) if ctx.needs_input_grad[0] else None
+        return dx, _ONEDNN_LINEAR(x.t(), grad.t(), None), grad.sum(0)
+
+
 def member_seeds(seed: int, count: int, *, stage: int = 0) -> list[tuple[int, int]]:
     """(initialisation seed, dropout seed) of members 0 .. count-1 of a run seeded `seed`:
     stage 0 the grid points, stage k the re-training on split k."""
@@ -511,20 +556,29 @@ class StackedMLP:
         keep = torch.stack([bernoulli_keep(tuple(h.shape[1:]), p, g) for g in self.generators])
         return _DropoutReLU.apply(h, keep, 1.0 / (1.0 - p))
 
+    def _linear(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        """h [G, N, I] (or [N, I]) times layer i's weights plus its bias: [G, N, O]."""
+        w, b = self.params[f"w{i}"], self.params[f"b{i}"]
+        if self.generators is not None and self.size == 1 and h.device.type == "cpu" and _ONEDNN_LINEAR:
+            # A seeded member on the CPU (a grid point of its own): oneDNN's products. A
+            # one-point grid keeps torch.matmul, the kernels of heareval's nn.Linear.
+            return _Linear.apply(h.reshape(-1, h.shape[-1]), w[0], b[0])[None]
+        return torch.matmul(h, w) + b[:, None, :]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conf, norm = self.conf, self.conf["hidden_norm"] != "identity"
         h = x
         for i in range(conf["hidden_layers"]):
-            h = torch.matmul(h, self.params[f"w{i}"]) + self.params[f"b{i}"][:, None, :]  # [G, N, H]
+            h = self._linear(h, i)  # [G, N, H]
             if norm and not conf["norm_after_activation"]:
                 h = self._norm(h, i)
             h = self._dropout_relu(h)
             if norm and conf["norm_after_activation"]:
                 h = self._norm(h, i)
         last = conf["hidden_layers"]
-        if h.dim() == 2:  # no hidden layer: every member sees the input
+        if h.dim() == 2 and self.size > 1:  # no hidden layer: every member sees the input
             h = h.expand(self.size, *h.shape)
-        return torch.matmul(h, self.params[f"w{last}"]) + self.params[f"b{last}"][:, None, :]
+        return self._linear(h, last)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -813,37 +867,48 @@ class _Trainer:
 
         context = multiprocessing.get_context("fork") if forks > 0 else None
         taken = context.Value("i", 0) if context else None
-        children = []
-        results: dict[int, list[_Run]] = {}
+        children, receivers = [], []
+        packed: dict[int, list[dict]] = {}
+        errors: list[str] = []
         threads = torch.get_num_threads()
+        collector = None
         try:
             for _ in range(forks):
                 receive, send = context.Pipe(duplex=False)
                 child = context.Process(target=_work_forked, args=(self, jobs, order, taken, send), daemon=True)
                 child.start()
                 send.close()
-                children.append((child, receive))
+                children.append(child)
+                receivers.append(receive)
+            if receivers:
+                # Drain the pipes while this process trains: a run is larger than a pipe's
+                # buffer, and a worker blocked in send() would take no further job.
+                collector = threading.Thread(target=_collect, args=(receivers, packed, errors), daemon=True)
+                collector.start()
             torch.set_num_threads(1)
+            results: dict[int, list[_Run]] = {}
             for k in _take(order, taken):
+                if errors:
+                    break
                 results[k] = self.fit(*jobs[k])
-            for child, receive in children:
-                while True:
-                    try:
-                        message = receive.recv()
-                    except EOFError:
-                        break
-                    if message[0] == "error":
-                        raise RuntimeError(f"a probe worker failed:\n{message[1]}")
-                    results[message[0]] = [_unpack_run(run, self.data.device) for run in message[1]]
+            if collector is not None and not errors:
+                collector.join()
+            if errors:
+                raise RuntimeError(f"a probe worker failed:\n{errors[0]}")
+            for child in children:
                 child.join()
                 if child.exitcode != 0:
                     raise RuntimeError(f"a probe worker exited with code {child.exitcode}")
+            for k, runs in packed.items():
+                results[k] = [_unpack_run(run, self.data.device) for run in runs]
         finally:
             torch.set_num_threads(threads)
-            for child, _ in children:
+            for child in children:
                 if child.is_alive():
                     child.terminate()
                 child.join()
+            if collector is not None:
+                collector.join()
         return [results[k] for k in range(len(jobs))]
 
     def train_grid(self, confs: list[dict]) -> list[_Run]:
@@ -910,6 +975,25 @@ def _take(order: list[int], taken) -> Any:
         if index >= len(order):
             return
         yield order[index]
+
+
+def _collect(receivers: list, packed: dict, errors: list) -> None:
+    """Messages of forked workers until every pipe is closed: runs into `packed` by job
+    index, tracebacks into `errors` (a thread of `_Trainer.run`)."""
+    from multiprocessing.connection import wait
+
+    pending = list(receivers)
+    while pending:
+        for receive in wait(pending):
+            try:
+                message = receive.recv()
+            except EOFError:
+                pending.remove(receive)
+                continue
+            if message[0] == "error":
+                errors.append(message[1])
+            else:
+                packed[message[0]] = message[1]
 
 
 def _work_forked(trainer: _Trainer, jobs: list, order: list[int], taken, send) -> None:
