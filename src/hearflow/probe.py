@@ -951,9 +951,10 @@ class _Trainer:
 
 
 # Below this much training arithmetic the jobs run here one after the other: a fork and its
-# first copy-on-write page faults cost some 30 ms here, and 20 GFLOP is about 0.5 s of one
-# core (the demo's scene tasks stay in one process, its event task forks).
-_FORK_MIN_FLOPS = 2e10
+# first copy-on-write page faults cost some 30 ms here, and 5 GFLOP of small layers is about
+# 0.15 s of one core (on the demo, vowels' 2 GFLOP grid is faster in one process, tones' 10
+# and mixtures' 7 are faster forked).
+_FORK_MIN_FLOPS = 5e9
 
 
 def _can_fork() -> bool:
