@@ -64,6 +64,7 @@ bounds that by the spread over seeds.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import sys
@@ -405,8 +406,10 @@ class _DropoutReLU(torch.autograd.Function):
         return grad * mask, None, None
 
 
-def _onednn_linear_op():
-    """torch's oneDNN (mkldnn) linear on dense CPU tensors, or None where this torch has none.
+@functools.cache
+def _onednn_linear():
+    """torch's oneDNN (mkldnn) linear on dense CPU tensors, or None where this torch has
+    none (probed on first use).
 
     `op(x [N, I], w [O, I], b [O] or None)` = x @ w.T + b. MKL's sgemm (torch.matmul on the
     CPU) takes no AVX-512 path on AMD processors; oneDNN's JIT kernels do: twice the rate
@@ -427,9 +430,6 @@ def _onednn_linear_op():
     return lambda a, m, bias: op(a, m, bias, "none", [], "")
 
 
-_ONEDNN_LINEAR = _onednn_linear_op()
-
-
 class _Linear(torch.autograd.Function):
     """x @ w + b for x [N, I], w [I, O], b [O] through oneDNN, forward and backward (its
     products: dx = g @ w.T, dw = x.T @ g); the input gradient only where x needs one."""
@@ -437,13 +437,14 @@ class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, w)
-        return _ONEDNN_LINEAR(x, w.t(), b)
+        return _onednn_linear()(x, w.t(), b)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, w = ctx.saved_tensors
-        dx = _ONEDNN_LINEAR(grad, w, None) if ctx.needs_input_grad[0] else None
-        return dx, _ONEDNN_LINEAR(x.t(), grad.t(), None), grad.sum(0)
+        linear = _onednn_linear()
+        dx = linear(grad, w, None) if ctx.needs_input_grad[0] else None
+        return dx, linear(x.t(), grad.t(), None), grad.sum(0)
 
 
 def member_seeds(seed: int, count: int, *, stage: int = 0) -> list[tuple[int, int]]:
@@ -559,7 +560,7 @@ class StackedMLP:
     def _linear(self, h: torch.Tensor, i: int) -> torch.Tensor:
         """h [G, N, I] (or [N, I]) times layer i's weights plus its bias: [G, N, O]."""
         w, b = self.params[f"w{i}"], self.params[f"b{i}"]
-        if self.generators is not None and self.size == 1 and h.device.type == "cpu" and _ONEDNN_LINEAR:
+        if self.generators is not None and self.size == 1 and h.device.type == "cpu" and _onednn_linear():
             # A seeded member on the CPU (a grid point of its own): oneDNN's products. A
             # one-point grid keeps torch.matmul, the kernels of heareval's nn.Linear.
             return _Linear.apply(h.reshape(-1, h.shape[-1]), w[0], b[0])[None]
