@@ -37,7 +37,7 @@ def main() -> None:
 
     from hearflow.config import load_params, make_plan
     from hearflow.embed import embed_task
-    from hearflow.ensemble import build_config
+    from hearflow.ensemble import build_config, member_views
 
     torch.set_num_threads(os.cpu_count() or 1)
     plan = make_plan(load_params())
@@ -57,7 +57,8 @@ def main() -> None:
 
     def embed(model: str, task: str, out: Path) -> None:
         embed_task(ROOT / f"data/tasks/{plan.rate(model)}/{task}", out, module=plan.models[model]["module"],
-                   options=options(model), batch_size=plan.embed["batch_size"], progress=False)
+                   options=options(model), batch_size=plan.embed["batch_size"],
+                   scene_groups=plan.embed["scene_groups"], progress=False)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -71,21 +72,25 @@ def main() -> None:
         t_embed = time.perf_counter() - t0
         for name, cfg in plan.configs.items():
             for task in tasks:
-                views = [tmp / "derive" / "members" / m.model / task / m.view for m in cfg.members]
-                build_config(views, tmp / "derive" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim)
+                views = member_views([tmp / "derive" / "members" / m.model / task for m in cfg.members],
+                                     [m.view for m in cfg.members], cfg.pooling)
+                build_config(views, tmp / "derive" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim,
+                             pooling=cfg.pooling)
         t_derive = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         member_runs = 0
         for name, cfg in plan.configs.items():
             for task in tasks:
-                views = []
+                runs = []
                 for i, m in enumerate(cfg.members):
                     out = tmp / "scratch" / name / task / f"member{i}-{m.model}"
                     embed(m.model, task, out)
                     member_runs += 1
-                    views.append(out / m.view)
-                build_config(views, tmp / "scratch" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim)
+                    runs.append(out)
+                views = member_views(runs, [m.view for m in cfg.members], cfg.pooling)
+                build_config(views, tmp / "scratch" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim,
+                             pooling=cfg.pooling)
         t_scratch = time.perf_counter() - t0
 
         identical, compared = True, 0

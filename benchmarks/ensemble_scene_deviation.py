@@ -36,14 +36,20 @@ def load_member(plan, model: str):
     return mod, mod.load_model(**options, device="cpu")
 
 
-def direct_scene(clip: np.ndarray, members, layers, combine: str, dim: int) -> np.ndarray:
-    """The original recipe for one clip: frames aligned and combined, then the time mean."""
+def direct_scene(clip: np.ndarray, members, layers, combine: str, dim: int, pooling="mean") -> np.ndarray:
+    """The original recipe for one clip: frames aligned and combined, then the time mean, or
+    (fusion_cat_xwc_time.py) the first T // N * N frames in N groups, each averaged, joined."""
     frames = []
     for (mod, model), layer in zip(members, layers):
         hidden, _ = mod.embed_layers(torch.from_numpy(clip)[None], model, scene=True)
         frames.append(select_layer(hidden, layer)[0].numpy())  # [T_m, D_m]
     aligned, _ = align_time(frames)
-    return combine_members(aligned, combine, dim).mean(axis=0)
+    combined = combine_members(aligned, combine, dim)
+    if pooling == "mean":
+        return combined.mean(axis=0)
+    n = pooling["groups"]
+    size = len(combined) // n
+    return np.concatenate([combined[g * size : (g + 1) * size].mean(axis=0) for g in range(n)])
 
 
 def main() -> None:
@@ -65,7 +71,7 @@ def main() -> None:
             names = sorted(task.labels(split))
             direct = np.stack([
                 direct_scene(read_clip(task.audio_dir(16000, split) / n, 16000), members,
-                             [m.layer for m in cfg.members], cfg.combine, cfg.dim)
+                             [m.layer for m in cfg.members], cfg.combine, cfg.dim, cfg.pooling)
                 for n in names
             ])
             diff = derived - direct

@@ -32,6 +32,7 @@ rule embed:
         max_batch_seconds=PLAN.embed["max_batch_seconds"],
         precision=PLAN.embed["precision"],
         device=PLAN.embed["device"],
+        scene_groups=PLAN.embed["scene_groups"],
     threads: embed_threads
     resources:
         gpu=lambda w: embed_request(w.model)["gpu"],

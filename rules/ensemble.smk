@@ -10,6 +10,7 @@ rule ensemble:
         views=lambda w: [m.view for m in PLAN.configs[w.cfg].members],
         combine=lambda w: PLAN.configs[w.cfg].combine,
         dim=lambda w: PLAN.configs[w.cfg].dim,
+        pooling=lambda w: PLAN.configs[w.cfg].pooling,
     resources:
         mem_mb=job_mem_mb("ensemble"),
         runtime=job_runtime("ensemble"),

@@ -12,7 +12,7 @@ def main(smk):
         module=smk.params.module, options=dict(smk.params.options),
         batch_size=smk.params.batch_size, max_padding=smk.params.max_padding,
         max_batch_seconds=smk.params.max_batch_seconds, precision=smk.params.precision,
-        device=smk.params.device,
+        device=smk.params.device, scene_groups=list(smk.params.scene_groups),
         provenance={"model": smk.wildcards.model},
     )
 

@@ -33,7 +33,6 @@ def make_task(
         "embedding_type": embedding_type,
         "prediction_type": "multiclass" if embedding_type == "scene" else "multilabel",
         "split_mode": "trainvaltest",
-        "nfolds": None,
         "sample_duration": None,
         "evaluation": ["top1_acc"] if embedding_type == "scene" else ["event_onset_200ms_fms"],
         "splits": list(durations),

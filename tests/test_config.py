@@ -31,7 +31,7 @@ def test_committed_params_are_valid(params):
          "configs.cat_xwc.members.0.model: unknown model 'hubert_xxl'"),
         (lambda p: p["configs"]["crepe"].update(combine="sum"), "configs.crepe.combine"),
         (lambda p: p.update(suite="nope"), "suite: 'nope' is not defined under suites"),
-        (lambda p: p["suites"]["demo"]["configs"].append("cat_xyz"), "suites.demo.configs.13: unknown config 'cat_xyz'"),
+        (lambda p: p["suites"]["demo"]["configs"].append("cat_xyz"), "suites.demo.configs.14: unknown config 'cat_xyz'"),
         (lambda p: p["report"]["tables"]["table4_avg_vs_cat"].append("avg_zz"), "report.tables.table4_avg_vs_cat.2"),
         (lambda p: p["report"]["figures"]["tsne"]["models"].append("hubert_xxl"),
          "report.figures.tsne.models.2: unknown model 'hubert_xxl'"),

@@ -22,7 +22,6 @@ EXPECTED_METADATA = {
         "embedding_type": "scene",
         "prediction_type": "multiclass",
         "split_mode": "trainvaltest",
-        "nfolds": None,
         "sample_duration": 1.0,
         "evaluation": ["pitch_acc", "chroma_acc"],
         "splits": TRAINVALTEST,
@@ -40,7 +39,6 @@ EXPECTED_METADATA = {
         "embedding_type": "scene",
         "prediction_type": "multilabel",
         "split_mode": "trainvaltest",
-        "nfolds": None,
         "sample_duration": 1.5,
         "evaluation": ["mAP", "d_prime"],
         "splits": TRAINVALTEST,
@@ -49,7 +47,6 @@ EXPECTED_METADATA = {
         "embedding_type": "event",
         "prediction_type": "multilabel",
         "split_mode": "trainvaltest",
-        "nfolds": None,
         "sample_duration": 3.0,
         "evaluation": ["event_onset_200ms_fms", "segment_1s_er"],
         "splits": TRAINVALTEST,
@@ -126,9 +123,16 @@ def test_task_is_a_valid_hear_task_with_the_specified_metadata(
     task = tasks[name]
     check_task_layout(task, SAMPLE_RATE)
     assert task.sample_rates() == [SAMPLE_RATE]
-    assert task.metadata == {"task_name": name, "version": "v1", **EXPECTED_METADATA[name]}
+    short_name = name.removesuffix("-v1-full")
+    # hear-preprocess's layout: directory <task_name>-<version>-<mode>, config plus splits and mode
+    assert task.metadata == {
+        "task_name": short_name, "version": "v1", "default_mode": "full", "mode": "full", **EXPECTED_METADATA[name]
+    }
+    assert f"{task.metadata['task_name']}-{task.metadata['version']}-{task.metadata['mode']}" == task.root.name
     raw = json.loads((task.root / "task_metadata.json").read_text())
     assert isinstance(raw["sample_duration"], float)
+    # hear-preprocess forbids nfolds for trainvaltest tasks; the demo must not hide that
+    assert ("nfolds" in raw) == (raw["split_mode"] != "trainvaltest")
 
 
 @pytest.mark.parametrize("name", DEMO_TASKS)

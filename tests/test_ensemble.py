@@ -13,7 +13,16 @@ import torch
 
 from hearflow import hear
 from hearflow.embed import embed_task
-from hearflow.ensemble import build_config, combine_members, interleave_members, interpolate_linear
+from hearflow.ensemble import (
+    align_time,
+    build_config,
+    combine_groups,
+    combine_members,
+    interleave_members,
+    interpolate_linear,
+    member_views,
+)
+from hearflow.pooling import time_group_bounds
 from tests.conftest import ROOT, make_task
 
 DIM = 48
@@ -140,3 +149,104 @@ def test_user_config_of_three_layers_of_one_model(tmp_path, standins):
     np.testing.assert_allclose(hear.read_embeddings(out, "test"), interleave_members(per_layer), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="layer-index views"):
         build_config([member / "layers" / "09"], tmp_path / "bad", combine="single", dim=None)
+
+
+# ------------------------------------------------------------- the authors' modules, transcribed
+# References below are written from the NTU-GURA submission's modules
+# (tony10101105/HEAR-2021-NeurIPS-Challenge---NTU-GURA, GURA/ at 7b7ce730d232, the version
+# HEAR's re-run installs), in torch as they are, not from hearflow.ensemble.
+_lerp = torch.nn.functional.interpolate
+
+
+def _gura_align(x: torch.Tensor, size: int) -> torch.Tensor:
+    """`F.interpolate(x, size=1024, mode="linear")` on [B, T, C]: the feature (last) axis."""
+    return _lerp(x, size=size, mode="linear")
+
+
+def _gura_stretch(c: torch.Tensor, frames: int) -> torch.Tensor:
+    """CREPE's time axis to the transformer's frame count: permute, interpolate, permute back."""
+    return _lerp(c.permute(0, 2, 1), size=frames, mode="linear").permute(0, 2, 1)
+
+
+def _gura_merge(*embs: torch.Tensor) -> torch.Tensor:
+    """fusion_cat_xwc.py `merge`: torch.stack(embs, dim=3).flatten(start_dim=2)."""
+    return torch.stack(embs, dim=3).flatten(start_dim=2)
+
+
+def _gura_condense(e: torch.Tensor, groups: int = 5) -> torch.Tensor:
+    """fusion_cat_xwc_time.py get_condense_embeddings: e[:, :T//5*5] split into T//5-frame
+    groups, each averaged, joined along features (group-major)."""
+    t = e.shape[1] // groups
+    return torch.cat([g.mean(dim=1) for g in torch.split(e[:, : t * groups], t, dim=1)], dim=1)
+
+
+def _rand(*shape, seed):
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def test_avg_xc_is_avg_hubert_crepe():
+    """GURA/avg_hubert_crepe.py: HuBERT xLarge's last_hidden_state (1280) and CREPE (2048, 50 ms
+    frames) both to 1024 features, CREPE stretched to HuBERT's frame count, then (h + c) / 2."""
+    h, c = _rand(1, 49, 1280, seed=1), _rand(1, 20, 2048, seed=2)
+    ref = (_gura_align(h, 1024) + _gura_stretch(_gura_align(c, 1024), 49)) / 2
+    frames, _ = align_time([h[0].numpy(), c[0].numpy()])
+    np.testing.assert_allclose(combine_members(frames, "avg", 1024), ref[0].numpy(), atol=1e-5, rtol=0)
+
+
+def test_cat_xw_joins_blocks_as_cat_hubert_wav2vec2():
+    """GURA/cat_hubert_wav2vec2.py: torch.cat((hubert, wav2vec2), dim=2), no interleaving."""
+    h, w = _rand(1, 30, 1024, seed=3), _rand(1, 30, 1024, seed=4)
+    ref = torch.cat((h, w), dim=2)[0].numpy()
+    np.testing.assert_array_equal(combine_members([h[0].numpy(), w[0].numpy()], "cat_blocks", 1024), ref)
+    # members of other widths are aligned first; the blocks stay in member order
+    x = _rand(2, 12, seed=5).numpy()
+    y = _rand(2, 20, seed=6).numpy()
+    out = combine_members([x, y], "cat_blocks", 8)
+    np.testing.assert_allclose(out[:, :8], _gura_align(torch.from_numpy(x)[None], 8)[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(out[:, 8:], _gura_align(torch.from_numpy(y)[None], 8)[0].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("frames", [99, 51, 7])
+def test_fusion_cat_xwc_time_scene_is_the_authors_condensed_groups(frames):
+    """GURA/fusion_cat_xwc_time.py's scene embedding, from members' time-group views: HuBERT
+    (1280) and wav2vec2 (1024) with the same frame count, CREPE (2048) stretched to it
+    (here given at that frame count, where the recipe is exact: README, Known limits)."""
+    h, w, c = _rand(1, frames, 1280, seed=7), _rand(1, frames, 1024, seed=8), _rand(1, frames, 2048, seed=9)
+    ref = _gura_condense(_gura_merge(_gura_align(h, 1024), _gura_align(w, 1024), _gura_align(c, 1024)))
+    assert ref.shape == (1, 15360 if frames >= 5 else 3072)
+
+    def member_groups(x):  # what the embedding job writes in groups05/<view>: [1, 5 * D]
+        return np.concatenate([x[0, a:b].numpy().mean(axis=0) for a, b in time_group_bounds(frames, 5)])[None]
+
+    out = combine_groups([member_groups(x) for x in (h, w, c)], "cat", 1024, 5)
+    np.testing.assert_allclose(out, ref.numpy(), atol=1e-5, rtol=0)
+
+
+def test_embedding_job_writes_time_group_views_and_configs_read_them(tmp_path, standins):
+    """groups05/{last,fusion} hold the 5 time-group means of the model's own frames (chunked
+    clips included); a config with pooling {groups: 5} reads them, group-major."""
+    from hearflow.audio import read_clip
+    from hearflow.models import ssl
+
+    task = make_task(tmp_path / "tasks", durations={"train": [1.0, 2.3], "valid": [0.7], "test": [1.6]})
+    opts = {"checkpoint": str(standins["hubert"]), "chunk_seconds": 0.5, "context_seconds": 0.1}
+    member = embed_task(task.root, tmp_path / "m", module="ssl", options=opts, device="cpu", progress=False,
+                        scene_groups=[5], batch_size=1)
+    model = ssl.load_model(**opts, device="cpu")
+    for split in task.splits:
+        names = sorted(task.labels(split))
+        for view, pick in (("last", lambda hs: hs[-1]), ("fusion", lambda hs: hs.mean(0))):
+            got = hear.read_embeddings(member / "groups05" / view, split)
+            for i, name in enumerate(names):
+                audio = torch.from_numpy(read_clip(task.audio_dir(16000, split) / name, 16000))[None]
+                frames = pick(ssl.embed_layers(audio, model)[0])[0]  # [T, D]
+                ref = torch.cat([frames[a:b].mean(0) for a, b in time_group_bounds(len(frames), 5)])
+                np.testing.assert_allclose(got[i], ref.numpy(), atol=1e-5, rtol=0)
+    views = member_views([member, member], ["fusion", "last"], {"groups": 5})
+    assert views == [member / "groups05" / "fusion", member / "groups05" / "last"]
+    out = build_config(views, tmp_path / "cfg", combine="cat", dim=16, pooling={"groups": 5})
+    a, b = (hear.read_embeddings(v, "test") for v in views)
+    assert hear.read_embeddings(out, "test").shape == (1, 5 * 2 * 16)
+    np.testing.assert_allclose(hear.read_embeddings(out, "test"), combine_groups([a, b], "cat", 16, 5), atol=0)
+    with pytest.raises(FileNotFoundError, match="embed.scene_groups"):
+        member_views([member], ["last"], {"groups": 4})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
 import pytest
 
 from hearflow import hear
-from tests.conftest import make_task
+from tests.conftest import ROOT, make_task
 
 
 def test_embeddings_are_a_raw_memmap_without_npy_header(tmp_path):
@@ -55,7 +56,7 @@ def test_scene_split_round_trip(tmp_path):
     assert hear.read_embeddings(out, "train").shape == (len(names), 4)
     with open(out / "train.target-labels.pkl", "rb") as f:
         assert pickle.load(f) == [task.labels("train")[n] for n in names]
-    assert hear.Task.load(out).name == task.name
+    assert hear.Task.load(out).metadata == task.metadata  # copied unchanged
 
 
 def test_event_split_writes_one_row_per_timestamp(tmp_path):
@@ -77,3 +78,30 @@ def test_layout_check_names_the_missing_clip(tmp_path):
     (task.root / "16000" / "test" / "001.wav").unlink()
     with pytest.raises(hear.TaskFormatError, match="test.json names 001.wav, missing"):
         hear.check_task_layout(task, 16000)
+
+
+def test_metadata_validation_follows_hear_preprocess(tmp_path):
+    """hear-preprocess v2021.1.0 (util/task_config.py) forbids nfolds for trainvaltest and
+    requires it (>= 3) for k-fold modes; extra keys (mode, tmp_dir, download_urls, ...) are kept."""
+    base = {"task_name": "t", "version": "v1", "embedding_type": "scene", "prediction_type": "multiclass",
+            "sample_duration": 1.0, "evaluation": ["top1_acc"], "mode": "full", "tmp_dir": "_workdir"}
+    hear.validate_metadata({**base, "split_mode": "trainvaltest", "splits": ["train", "valid", "test"]}, where="w")
+    hear.validate_metadata({**base, "split_mode": "new_split_kfold", "nfolds": 3, "splits": ["fold00", "fold01", "fold02"]}, where="w")
+    with pytest.raises(hear.TaskFormatError, match="nfolds=3 with split_mode trainvaltest"):
+        hear.validate_metadata({**base, "split_mode": "trainvaltest", "nfolds": 3, "splits": ["train", "valid", "test"]}, where="w")
+    with pytest.raises(hear.TaskFormatError, match="nfolds=4 but 'splits' lists 3 folds"):
+        hear.validate_metadata({**base, "split_mode": "presplit_kfold", "nfolds": 4, "splits": ["fold00", "fold01", "fold02"]}, where="w")
+    with pytest.raises(hear.TaskFormatError, match="trainvaltest needs splits"):
+        hear.validate_metadata({**base, "split_mode": "trainvaltest", "splits": ["train", "test"]}, where="w")
+    with pytest.raises(hear.TaskFormatError, match=r"missing keys \['splits'\]"):
+        hear.validate_metadata({**base, "split_mode": "trainvaltest"}, where="w")
+
+
+@pytest.mark.parametrize("task_dir", sorted(p.name for p in (ROOT / "tests" / "fixtures" / "hear2021").iterdir() if p.is_dir()))
+def test_every_real_hear2021_metadata_is_accepted(task_dir):
+    """The 20 task_metadata.json files as hear-preprocess v2021.1.0 writes them (fixtures with
+    their sources in tests/fixtures/hear2021): all accepted, nfolds read only for k-fold."""
+    metadata = json.loads((ROOT / "tests" / "fixtures" / "hear2021" / task_dir / "task_metadata.json").read_text())
+    hear.validate_metadata(metadata, where=task_dir)
+    assert f"{metadata['task_name']}-{metadata['version']}-{metadata['mode']}" == task_dir
+    assert ("nfolds" in metadata) == (metadata["split_mode"] != "trainvaltest")

@@ -92,19 +92,59 @@ def test_crepe_scene_uses_the_250ms_hop():
     torch.testing.assert_close(crepe.get_scene_embeddings(_audio(1, 2.0), model), hidden[0].mean(1))
 
 
+def _hooked_states(net, audio) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The hidden states as the authors' transformers 4.11.3 listed them, captured with forward
+    hooks on the encoder's own modules (not read from `hidden_states`): the input of the
+    first layer, every layer's output, and the encoder's final LayerNorm output as the last
+    term (4.11.3 modeling_wav2vec2.py Wav2Vec2EncoderStableLayerNorm.forward appends the
+    state before each layer, then `layer_norm(hidden_states)` after the loop; the same in
+    modeling_hubert.py). Also returns `last_hidden_state`."""
+    encoder = net.encoder
+    inputs, outputs, normed = [], [], []
+    handles = [encoder.layers[0].register_forward_pre_hook(lambda m, args, kw: inputs.append(args[0].clone()), with_kwargs=True)]
+    handles += [layer.register_forward_hook(lambda m, a, out: outputs.append((out[0] if isinstance(out, tuple) else out).clone())) for layer in encoder.layers]
+    handles.append(encoder.layer_norm.register_forward_hook(lambda m, a, out: normed.append(out.clone())))
+    try:
+        with torch.no_grad():
+            last = net(audio).last_hidden_state
+    finally:
+        for h in handles:
+            h.remove()
+    assert len(inputs) == 1 and len(outputs) == net.config.num_hidden_layers and len(normed) == 1
+    return [inputs[0], *outputs[:-1], normed[0]], last
+
+
 @pytest.mark.parametrize("arch", ["wav2vec2", "hubert"])
-def test_fusion_is_the_mean_of_all_hidden_states(standins, arch):
+def test_layers_are_the_authors_4x_hidden_states_captured_by_hooks(standins, arch):
+    """last = last_hidden_state (after the final LayerNorm of a stable-layer-norm encoder, which
+    transformers 5 leaves out of hidden_states[-1]); fusion = mean of the 4.x list."""
     from transformers import AutoModel
 
     audio = _audio(2, 1.0)
     net = AutoModel.from_pretrained(standins[arch]).eval()
-    with torch.no_grad():
-        states = net(audio, output_hidden_states=True).hidden_states
+    assert net.config.do_stable_layer_norm  # as all three HEAR checkpoints
+    states, last = _hooked_states(net, audio)
+    torch.testing.assert_close(states[-1], last, atol=0, rtol=0)
     assert len(states) == net.config.num_hidden_layers + 1  # input embedding output included
-    for layer, expected in (("fusion", torch.stack(states).mean(0)), ("last", states[-1]), (1, states[1])):
+    for layer, expected in (("last", last), ("fusion", torch.stack(states).mean(0)), (0, states[0]), (1, states[1])):
         model = ssl.load_model(checkpoint=str(standins[arch]), layer=layer, device="cpu")
         emb, _ = ssl.get_timestamp_embeddings(audio, model)
-        torch.testing.assert_close(emb, expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(emb, expected, atol=1e-5, rtol=1e-5)
+    scene = ssl.get_scene_embeddings(audio, ssl.load_model(checkpoint=str(standins[arch]), layer="last", device="cpu"))
+    torch.testing.assert_close(scene, last.mean(1), atol=1e-5, rtol=1e-5)
+    assert model.provenance["hidden_states_convention"].startswith("transformers 4.x list")
+    assert model.provenance["checkpoint_revision"].startswith("sha256:")
+
+
+def test_last_differs_from_transformers5_hidden_states_on_stable_layer_norm(standins):
+    """Why the above matters: on a stable-layer-norm model, transformers 5's hidden_states[-1]
+    is not last_hidden_state, so a "last" read from it is another feature than the paper's."""
+    from transformers import AutoModel
+
+    net = AutoModel.from_pretrained(standins["hubert"]).eval()
+    with torch.no_grad():
+        out = net(_audio(1, 1.0), output_hidden_states=True)
+    assert (out.hidden_states[-1] - out.last_hidden_state).abs().max() > 0.1
 
 
 def test_select_layer_rejects_unknown_choices():
@@ -139,3 +179,31 @@ def test_logmel_is_the_log_of_torchaudio_mel_power():
     ref = torchaudio.transforms.MelSpectrogram(32000, n_fft=1024, win_length=800, hop_length=320, n_mels=64)(audio)
     torch.testing.assert_close(emb[0], torch.log(ref[0] + logmel.EPS).T)
     assert torch.allclose(torch.diff(ts[0]), torch.tensor(10.0)) and emb.shape[-1] == 64
+
+
+@pytest.mark.parametrize(
+    "checkpoint", ["facebook/hubert-xlarge-ll60k", "facebook/hubert-large-ll60k", "facebook/wav2vec2-large-960h-lv60-self"]
+)
+def test_full_size_architectures_embed(checkpoint):
+    """The real checkpoints' architectures (catalog/checkpoints.yaml, from their Hub configs),
+    at full size with random weights, through hearflow.models.ssl: 2 s of audio."""
+    from transformers import AutoModel
+
+    from hearflow.models.standin import architecture_config, checkpoint_facts
+
+    facts = checkpoint_facts(checkpoint)
+    torch.manual_seed(0)
+    net = AutoModel.from_config(architecture_config(checkpoint))
+    model = ssl.SSLModel(net, checkpoint, "last", stand_in=True)
+    assert (model.window, model.hop) == (400, 320)  # 25 ms receptive field, 20 ms frames
+    audio = _audio(1, 2.0)
+    hidden, ts = ssl.embed_layers(audio, model)
+    n_frames = (32000 - 400) // 320 + 1  # 99
+    assert tuple(hidden.shape) == (facts["hidden_states"], 1, n_frames, facts["hidden_size"])
+    assert torch.isfinite(hidden).all()
+    # the authors' timestamps: (ms - 5) // 20 frames centred at 12.5 + 20 k ms
+    assert n_frames == (2000 - 5) // 20
+    torch.testing.assert_close(ts[0], 12.5 + 20.0 * torch.arange(n_frames, dtype=torch.float32))
+    emb, _ = ssl.get_timestamp_embeddings(audio, model)
+    assert emb.shape == (1, n_frames, facts["hidden_size"]) == (1, n_frames, model.timestamp_embedding_size)
+    del net, model, hidden

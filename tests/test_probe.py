@@ -73,10 +73,10 @@ def make_task(
         "embedding_type": embedding_type,
         "prediction_type": prediction_type,
         "split_mode": split_mode,
-        "nfolds": len(splits) if split_mode != "trainvaltest" else None,
         "sample_duration": 4.0,
         "evaluation": evaluation,
         "splits": list(splits),
+        **({"nfolds": len(splits)} if split_mode != "trainvaltest" else {}),
         **extra,
     }
     write_json(root / "task_metadata.json", metadata)

@@ -56,6 +56,16 @@ def validate_params(params: dict) -> None:
                 problems.append(f"configs.{name}.members.{i}.model: unknown model {m['model']!r} (models: {sorted(models)})")
         if cfg["combine"] == "single" and len(cfg["members"]) != 1:
             problems.append(f"configs.{name}.combine: 'single' takes exactly one member, got {len(cfg['members'])}")
+        groups = cfg.get("pooling", "mean")
+        if isinstance(groups, dict):
+            if groups["groups"] not in params["embed"]["scene_groups"]:
+                problems.append(
+                    f"configs.{name}.pooling.groups: {groups['groups']} is not in embed.scene_groups "
+                    f"{params['embed']['scene_groups']}: the members' time-group views would not exist"
+                )
+            for i, m in enumerate(cfg["members"]):
+                if m["layer"] not in ("last", "fusion"):
+                    problems.append(f"configs.{name}.members.{i}.layer: time-group pooling needs layer last or fusion")
     for sname, suite in params["suites"].items():
         try:
             suite_tasks(suite)
@@ -130,6 +140,7 @@ class Config:
     members: tuple[Member, ...]
     combine: str
     dim: int | None
+    pooling: dict | str = "mean"  # scene pooling: "mean" | {"groups": N}
 
 
 @dataclass(frozen=True)
@@ -169,7 +180,7 @@ def make_plan(params: dict) -> Plan:
         cfg = params["configs"][cname]
         members = tuple(Member(subs.get(m["model"], m["model"]), m["layer"]) for m in cfg["members"])
         dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
-        configs[cname] = Config(cname, members, cfg["combine"], dim)
+        configs[cname] = Config(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
     used = sorted({m.model for c in configs.values() for m in c.members})
     tables = {
         t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()

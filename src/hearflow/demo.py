@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hearflow.hear import write_vocabulary
+from hearflow.hear import KFOLD_SPLIT_MODES, write_vocabulary
 from hearflow.io import atomic_path, write_json
 
 DEMO_TASKS: tuple[str, ...] = (
@@ -407,19 +407,26 @@ def embedding_type(name: str) -> str:
 
 
 def _metadata(name: str, spec: _Spec) -> dict:
+    """task_metadata.json as hear-preprocess writes it: the task config (short `task_name`,
+    `version`; `nfolds` for k-fold split modes only) plus `splits` and `mode`; the directory
+    is named `<task_name>-<version>-<mode>`."""
+    task_name, version, mode = name.rsplit("-", 2)
     metadata = {
-        "task_name": name,
-        "version": "v1",
+        "task_name": task_name,
+        "version": version,
         "embedding_type": spec.embedding_type,
         "prediction_type": spec.prediction_type,
         "split_mode": spec.split_mode,
-        "nfolds": len(spec.clips) if spec.split_mode == "presplit_kfold" else None,
         "sample_duration": spec.duration_s,
         "evaluation": list(spec.evaluation),
-        "splits": list(spec.clips),
     }
+    if spec.split_mode in KFOLD_SPLIT_MODES:
+        metadata["nfolds"] = len(spec.clips)
     if spec.evaluation_params is not None:
         metadata["evaluation_params"] = spec.evaluation_params
+    metadata["default_mode"] = mode
+    metadata["splits"] = list(spec.clips)
+    metadata["mode"] = mode
     return metadata
 
 

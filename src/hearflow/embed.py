@@ -8,6 +8,8 @@ Writes, in heareval's format (one directory per view, each a complete embedding 
     <out>/last/           last hidden state   (scene: time mean; event: frames + timestamps)
     <out>/fusion/         mean of all hidden states
     <out>/layers/<NN>/    scene tasks only: time mean of hidden state NN (layer analysis)
+    <out>/groupsNN/{last,fusion}/  scene tasks only, for each N of `scene_groups`: the means
+                          of N equal time groups joined group-major, [N * D] (hearflow.pooling)
     <out>/provenance.json model, options, stand-in flag, wall time, host, Slurm job
 
 Scene tasks are embedded with the model's scene settings (CREPE: 250 ms hop), event tasks
@@ -37,6 +39,7 @@ import numpy as np
 from hearflow import hear
 from hearflow.audio import AudioError, clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
+from hearflow.pooling import group_view, time_group_bounds
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +92,12 @@ def padding_waste(lengths: dict[str, int], batches: list[list[str]]) -> float:
 class _Views:
     """Accumulates the views of one batch from a stream of chunks, dropping padding frames."""
 
-    def __init__(self, n_clips: int, valid: list[int], scene: bool):
+    def __init__(self, n_clips: int, valid: list[int], scene: bool, scene_groups=()):
         self.valid, self.scene = valid, scene
         self.sums = None  # scene: [L, n, D] float64 running sums
+        # scene: per N, [2 (last, fusion), n, N, D] float64 sums of each time group
+        self.bounds = {g: [time_group_bounds(v, g) for v in valid] for g in (scene_groups if scene else ())}
+        self.group_sums = {}
         self.frames = [[] for _ in range(n_clips)]  # event: per clip [(last, fusion, ts)]
 
     def add(self, start: int, hidden, ts) -> None:
@@ -105,6 +111,16 @@ class _Views:
                 keep = max(0, min(t, n_valid - start))
                 if keep:
                     self.sums[:, i] += hidden[:, i, :keep].sum(dim=1).double()  # float32 per chunk
+            if self.bounds:
+                views = torch.stack([hidden[-1], hidden.mean(dim=0)])  # [2, n, t, D]: last, fusion
+            for groups, per_clip in self.bounds.items():
+                if groups not in self.group_sums:
+                    self.group_sums[groups] = torch.zeros(2, hidden.shape[1], groups, hidden.shape[3], dtype=torch.float64)
+                for i, bounds in enumerate(per_clip):
+                    for g, (a, b) in enumerate(bounds):
+                        lo, hi = max(a, start) - start, min(b, start + t) - start
+                        if hi > lo:
+                            self.group_sums[groups][:, i, g] += views[:, i, lo:hi].sum(dim=1).double()
             return
         fusion = hidden.mean(dim=0)  # [n, t, D]
         for i, n_valid in enumerate(self.valid):
@@ -119,6 +135,14 @@ class _Views:
 
         counts = torch.tensor(self.valid, dtype=torch.float64)[None, :, None]
         return (self.sums / counts).float()
+
+    def group_means(self, groups: int):
+        """[2, n, N * D] float32: per clip the last and fusion means of each time group, joined."""
+        import torch
+
+        sizes = torch.tensor([[b - a for a, b in bounds] for bounds in self.bounds[groups]], dtype=torch.float64)
+        means = (self.group_sums[groups] / sizes[None, :, :, None]).float()
+        return means.reshape(2, means.shape[1], -1)
 
     def event_frames(self, i: int):
         """(last [T, D], fusion [T, D], ts [T]) of clip i."""
@@ -139,6 +163,7 @@ def embed_task(
     max_batch_seconds: float | None = 160.0,
     precision: str = "float32",
     device: str | None = None,
+    scene_groups: tuple[int, ...] | list[int] = (),
     progress: bool = True,
     provenance: dict | None = None,
 ) -> Path:
@@ -185,7 +210,7 @@ def embed_task(
         {
             "module": module, "options": options, "task": task.name, "precision": precision,
             "batch_size": batch_size, "max_padding": pad, "max_batch_samples": budget,
-            "sample_rate": model.sample_rate,
+            "sample_rate": model.sample_rate, "scene_groups": list(scene_groups) if scene else [],
         },
     )
     with atomic_path(out_dir) as tmp:
@@ -201,7 +226,7 @@ def embed_task(
             for index, batch in enumerate(batches):
                 result = shards.load(split, index, batch)
                 if result is None:
-                    result = _embed_batch(mod, model, audio_dir, batch, scene, autocast, task.name)
+                    result = _embed_batch(mod, model, audio_dir, batch, scene, autocast, task.name, scene_groups)
                     shards.save(split, index, batch, result)
                 n_layers = int(result["n_layers"])
                 if scene:
@@ -212,6 +237,10 @@ def embed_task(
                         if n_layers > 1:
                             for layer in range(n_layers):
                                 views[f"layers/{layer:02d}"][name] = per_layer[layer, i]
+                        for groups in scene_groups:
+                            pooled = result[f"groups{groups}"]  # [2, n, N * D]
+                            views[group_view("last", groups)][name] = pooled[0, i]
+                            views[group_view("fusion", groups)][name] = pooled[1, i]
                 else:
                     for i, name in enumerate(batch):
                         views["last"][name] = result[f"last_{i}"]
@@ -244,10 +273,12 @@ def embed_task(
                 "options": options,
                 "task": task.name,
                 "checkpoint": getattr(model, "checkpoint", None),
+                **getattr(model, "provenance", {}),
                 "stand_in": bool(getattr(model, "stand_in", False)),
                 "sample_rate": model.sample_rate,
                 "embedding_size": model.timestamp_embedding_size,
                 "hidden_states": n_layers,
+                "scene_groups": list(scene_groups) if scene else [],
                 "embedding_type": task.embedding_type,
                 "device": str(dev),
                 "precision": precision if dev.type == "cuda" else "float32",
@@ -264,9 +295,11 @@ def embed_task(
     return out_dir
 
 
-def _embed_batch(mod, model, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str) -> dict:
-    """Embed one batch: {"n_layers", "per_layer" [L, n, D]} (scene) or per clip
-    {"last_i" [T, D], "fusion_i" [T, D], "ts_i" [T]} (event), float32 numpy."""
+def _embed_batch(
+    mod, model, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str, scene_groups=()
+) -> dict:
+    """Embed one batch: {"n_layers", "per_layer" [L, n, D], "groupsN" [2, n, N * D]} (scene) or
+    per clip {"last_i" [T, D], "fusion_i" [T, D], "ts_i" [T]} (event), float32 numpy."""
     import torch
 
     clips = []
@@ -288,7 +321,7 @@ def _embed_batch(mod, model, audio_dir: Path, batch: list[str], scene: bool, aut
         audio[i, : len(clip)] = torch.from_numpy(clip)
     del clips[:]  # the batch tensor holds the audio now
     valid = [model.n_frames(n, scene=scene) for n in sizes]
-    acc = _Views(len(batch), valid, scene)
+    acc = _Views(len(batch), valid, scene, scene_groups)
     n_layers = 0
     with autocast:
         for chunk_start, hidden, ts in mod.iter_layers(audio, model, scene=scene, lengths=sizes):
@@ -297,6 +330,8 @@ def _embed_batch(mod, model, audio_dir: Path, batch: list[str], scene: bool, aut
     out: dict[str, np.ndarray] = {"n_layers": np.array(n_layers)}
     if scene:
         out["per_layer"] = acc.scene_means().numpy()
+        for groups in scene_groups:
+            out[f"groups{groups}"] = acc.group_means(groups).numpy()
     else:
         for i in range(len(batch)):
             last, fusion, ts_i = acc.event_frames(i)

@@ -3,10 +3,13 @@
 The NTU-GURA recipe (DESIGN section 4): every member's feature axis is linearly interpolated
 to a common size (1024 in the paper); members with fewer frames (CREPE, 50 ms hop) are
 linearly interpolated in time to the frame count of the member with the most frames
-(wav2vec2/HuBERT, 20 ms); `cat` interleaves per feature, `[h0, w0, c0, h1, w1, c1, ...]`;
-`avg` is the mean. Scene embeddings combine the members' time-mean embeddings, which equals
-the time mean of the combined frames except for the time interpolation of the coarser
-members (see README, "Scene embeddings of ensembles").
+(wav2vec2/HuBERT, 20 ms); `cat` interleaves per feature, `[h0, w0, c0, h1, w1, c1, ...]`
+(the authors' cat_xwc, cat_wc, fusion_cat_xwc); `cat_blocks` joins the members' feature
+blocks, `[h..., w...]` (the authors' cat_hubert_wav2vec2.py, `torch.cat(dim=2)`); `avg` is
+the mean. Scene embeddings combine the members' pooled scene views: the time mean, or with
+`pooling: {groups: N}` the means of N equal time groups joined group-major (the authors'
+fusion_cat_xwc_time.py, 5 groups: 15360-d). That equals pooling the combined frames except
+for the time interpolation of the coarser members (see README, "Known limits").
 
     build_config([member_dir_a, member_dir_b], out_dir, combine="cat", dim=1024)
 """
@@ -19,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from hearflow import hear
+from hearflow.pooling import group_view
 from hearflow.io import atomic_path, read_json, write_json
 
-COMBINES = ("single", "avg", "cat")
+COMBINES = ("single", "avg", "cat", "cat_blocks")
 
 
 def interpolate_linear(x: np.ndarray, size: int, axis: int = -1) -> np.ndarray:
@@ -50,13 +54,24 @@ def interleave_members(xs: list[np.ndarray]) -> np.ndarray:
 
 
 def combine_members(xs: list[np.ndarray], combine: str, dim: int) -> np.ndarray:
-    """Align every member's feature axis to `dim`, then interleave (`cat`) or average (`avg`)."""
-    if combine not in ("avg", "cat"):
-        raise ValueError(f"combine must be 'avg' or 'cat' here, got {combine!r}")
+    """Align every member's feature axis to `dim`, then interleave (`cat`), join the blocks
+    (`cat_blocks`) or average (`avg`)."""
+    if combine not in ("avg", "cat", "cat_blocks"):
+        raise ValueError(f"combine must be 'avg', 'cat' or 'cat_blocks' here, got {combine!r}")
     aligned = [interpolate_linear(x, dim, axis=-1) for x in xs]
     if combine == "cat":
         return interleave_members(aligned)
+    if combine == "cat_blocks":
+        return np.concatenate(aligned, axis=-1)
     return np.mean(np.stack(aligned, axis=0), axis=0)
+
+
+def combine_groups(xs: list[np.ndarray], combine: str, dim: int, groups: int) -> np.ndarray:
+    """Members' group-pooled scene embeddings [n, N * D_m] (group-major) -> [n, N * D_out]:
+    each group combined as frames are, the groups joined in time order."""
+    shaped = [x.reshape(len(x), groups, -1) for x in xs]
+    combined = combine_members(shaped, combine, dim)  # [n, N, D_out]
+    return combined.reshape(len(combined), -1)
 
 
 def align_time(frames: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
@@ -84,11 +99,30 @@ def member_provenance(view_dir: Path) -> dict:
     return {}
 
 
-def build_config(member_dirs: list[Path], out_dir: Path, *, combine: str, dim: int | None) -> Path:
+def member_views(member_dirs: list[Path], views: list[str], pooling: dict | str) -> list[Path]:
+    """The view dirs a config reads: `<member>/<view>`, or for scene tasks under time-group
+    pooling `<member>/groupsNN/<view>` (event tasks keep their frames)."""
+    out = [Path(m) / v for m, v in zip(member_dirs, views, strict=True)]
+    if pooling == "mean" or hear.Task.load(out[0]).is_event:
+        return out
+    grouped = [Path(m) / group_view(v, pooling["groups"]) for m, v in zip(member_dirs, views, strict=True)]
+    missing = [str(g) for g in grouped if not (g / "task_metadata.json").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"time-group views {missing} do not exist: list {pooling['groups']} in embed.scene_groups "
+            "(params.yaml) and embed again; they exist for the last and fusion views only"
+        )
+    return grouped
+
+
+def build_config(
+    member_dirs: list[Path], out_dir: Path, *, combine: str, dim: int | None, pooling: dict | str = "mean"
+) -> Path:
     """Write a configuration's heareval embedding dir from its members' view dirs.
 
-    `member_dirs` are heareval embedding dirs of one task (e.g. results/members/<model>/<task>/fusion).
-    `single` copies its one member unchanged; `avg`/`cat` follow the GURA recipe.
+    `member_dirs` are heareval embedding dirs of one task (e.g. results/members/<model>/<task>/fusion,
+    or .../groups05/fusion under time-group `pooling`: see `member_views`).
+    `single` copies its one member unchanged; `avg`/`cat`/`cat_blocks` follow the GURA recipe.
     `config.json` records the members, their checkpoints and whether any is a stand-in.
     """
     if combine not in COMBINES:
@@ -116,7 +150,9 @@ def build_config(member_dirs: list[Path], out_dir: Path, *, combine: str, dim: i
                     rows = hear.read_filename_timestamps(member_dirs[0], split)
                     hear.write_filename_timestamps(tmp, split, rows)
             elif not task.is_event:
-                hear.write_embeddings(tmp, split, combine_members(mats, combine, dim))
+                groups = pooling["groups"] if isinstance(pooling, dict) else None
+                mixed = combine_groups(mats, combine, dim, groups) if groups else combine_members(mats, combine, dim)
+                hear.write_embeddings(tmp, split, mixed)
                 hear.write_target_labels(tmp, split, targets)
             else:
                 per_member = [
@@ -139,6 +175,7 @@ def build_config(member_dirs: list[Path], out_dir: Path, *, combine: str, dim: i
                 "members": members,
                 "combine": combine,
                 "dim": dim,
+                "pooling": pooling,
                 "stand_in": any(bool(m["stand_in"]) for m in members),
             },
         )

@@ -30,19 +30,26 @@ import numpy as np
 
 from hearflow.io import atomic_path, read_json, write_json
 
+# What hear-preprocess v2021.1.0 writes into every task_metadata.json (the task config
+# unchanged plus `splits` and `mode`), and what heareval reads. `nfolds` is written only for
+# k-fold split modes: hear-preprocess forbids it for trainvaltest (its task_config check), so
+# 8 of the 20 HEAR 2021 archives have none. Other keys (`mode`, `default_mode`,
+# `download_urls`, `tmp_dir`, `split_percentage`, `tfds_*`, ...) are kept and ignored.
 METADATA_KEYS = (
     "task_name",
     "version",
     "embedding_type",
     "prediction_type",
     "split_mode",
-    "nfolds",
     "sample_duration",
     "evaluation",
+    "splits",
 )
 EMBEDDING_TYPES = ("scene", "event")
 PREDICTION_TYPES = ("multiclass", "multilabel")
 SPLIT_MODES = ("trainvaltest", "presplit_kfold", "new_split_kfold")
+KFOLD_SPLIT_MODES = ("presplit_kfold", "new_split_kfold")
+TRAINVALTEST_SPLITS = ("train", "valid", "test")
 
 
 class TaskFormatError(ValueError):
@@ -68,7 +75,11 @@ class Task:
 
     @property
     def name(self) -> str:
-        return self.metadata["task_name"]
+        """The directory's name. For a task (data/tasks/<rate>/<task>) or a config's embedding
+        dir (results/configs/<config>/<task>) that is the task directory name, which keys
+        results and messages; `task_name` is shorter and shared by several directories
+        (nsynth_pitch for both 5h and 50h)."""
+        return self.root.name
 
     @property
     def splits(self) -> list[str]:
@@ -98,7 +109,9 @@ class Task:
 
 
 def validate_metadata(metadata: dict, *, where: str) -> None:
-    missing = [k for k in (*METADATA_KEYS, "splits") if k not in metadata]
+    """Accept exactly what hear-preprocess writes: the keys above, `nfolds` only (and then as
+    a positive int) for k-fold split modes, any further keys."""
+    missing = [k for k in METADATA_KEYS if k not in metadata]
     if missing:
         raise TaskFormatError(f"{where}: missing keys {missing}")
     checks = (
@@ -111,6 +124,21 @@ def validate_metadata(metadata: dict, *, where: str) -> None:
             raise TaskFormatError(f"{where}: {key}={metadata[key]!r}, expected one of {allowed}")
     if not metadata["evaluation"]:
         raise TaskFormatError(f"{where}: 'evaluation' lists no metric")
+    splits = metadata["splits"]
+    if not isinstance(splits, list) or not splits or len(set(splits)) != len(splits):
+        raise TaskFormatError(f"{where}: 'splits' must list distinct split names, got {splits!r}")
+    if metadata["split_mode"] in KFOLD_SPLIT_MODES:
+        nfolds = metadata.get("nfolds", len(splits))
+        if isinstance(nfolds, bool) or not isinstance(nfolds, int) or nfolds != len(splits):
+            raise TaskFormatError(f"{where}: nfolds={nfolds!r} but 'splits' lists {len(splits)} folds")
+    else:
+        if sorted(splits) != sorted(TRAINVALTEST_SPLITS):
+            raise TaskFormatError(f"{where}: split_mode trainvaltest needs splits {list(TRAINVALTEST_SPLITS)}, got {splits}")
+        if metadata.get("nfolds") is not None:
+            raise TaskFormatError(
+                f"{where}: nfolds={metadata['nfolds']!r} with split_mode trainvaltest; hear-preprocess "
+                "writes no nfolds for trainvaltest tasks"
+            )
 
 
 def read_vocabulary(path: str | Path) -> list[str]:

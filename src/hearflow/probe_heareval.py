@@ -83,7 +83,7 @@ def convert_scores(predicted: dict, metadata: dict, *, seed: int, grid_points: i
     table = pd.DataFrame([f["metrics"] for f in folds])
     grid_keys = set(heareval_grid(None))
     result = {
-        "task": metadata["task_name"],
+        "task": emb_dir.name,
         "engine": "heareval",
         "seed": seed,
         "metrics": {m: float(table[m].mean()) for m in metrics},

@@ -104,7 +104,7 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
     provenance = member_dir / "provenance.json"
     member = read_json(provenance) if provenance.is_file() else {}
     scores = {
-        "task": metadata["task_name"],
+        "task": member_dir.name,
         "model": member.get("model", member_dir.parent.name),
         "metric": metric,
         "layers": [

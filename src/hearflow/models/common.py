@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Union
 
 import torch
@@ -37,6 +39,34 @@ def select_layer(hidden: torch.Tensor, layer: Layer) -> torch.Tensor:
     if not -hidden.shape[0] <= layer < hidden.shape[0]:
         raise ValueError(f"layer {layer} out of range for {hidden.shape[0]} hidden states")
     return hidden[layer]
+
+
+def folder_digest(folder: str | Path) -> str:
+    """sha256 over a local checkpoint folder: every file's relative path and bytes, sorted."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def checkpoint_revision(name: str) -> str:
+    """What exactly was loaded: a local folder's digest, or the Hugging Face cache snapshot's
+    commit hash of a hub id (read from the cache, no network)."""
+    if Path(name).is_dir():
+        return folder_digest(name)
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid hub id (e.g. a folder that does not exist)
+        return "unknown"
+    if isinstance(cached, str):  # <cache>/models--org--name/snapshots/<commit>/config.json
+        return Path(cached).parent.name
+    return "unknown"
 
 
 def as_batch(audio: torch.Tensor, sample_rate: int, min_samples: int = 1) -> torch.Tensor:

@@ -5,7 +5,9 @@
 
 As in the NTU-GURA submission: raw 16 kHz waveform in, no normaliser, no attention mask for
 clips of equal length; "fusion" is the mean of ALL hidden states (the input-embedding output
-included), "last" the last one. Frames are 20 ms apart and centred at 12.5 + 20 k ms
+included), "last" the last one, `last_hidden_state`, after the encoder's final LayerNorm:
+the hidden states are listed as transformers 4.x (the authors' 4.11.3) listed them, not as
+5.x does (`hidden_state_list`). Frames are 20 ms apart and centred at 12.5 + 20 k ms
 (400-sample receptive field, 320-sample stride for the standard convolutional front end;
 both are read from the config).
 
@@ -32,6 +34,7 @@ import torch
 from hearflow.models.common import (
     Layer,
     as_batch,
+    checkpoint_revision,
     chunk_spans,
     collect,
     default_device,
@@ -41,6 +44,10 @@ from hearflow.models.common import (
 )
 
 SAMPLE_RATE = 16000
+HIDDEN_STATES_CONVENTION = (
+    "transformers 4.x list: input embedding, layer outputs, last term = last_hidden_state "
+    "(after the encoder's final LayerNorm)"
+)
 
 
 class MissingCheckpointError(RuntimeError):
@@ -79,6 +86,12 @@ class SSLModel(torch.nn.Module):
         self.min_samples = self.window  # one frame
         self.chunk_frames = max(1, round(chunk_seconds * self.sample_rate / self.hop))
         self.context_frames = round(context_seconds * self.sample_rate / self.hop)
+        # written into every member's provenance.json by the embedding job
+        self.provenance = {
+            "checkpoint_revision": checkpoint_revision(checkpoint),
+            "hidden_states_convention": HIDDEN_STATES_CONVENTION,
+            "stable_layer_norm": bool(getattr(cfg, "do_stable_layer_norm", False)),
+        }
 
     @property
     def device(self) -> torch.device:
@@ -133,6 +146,18 @@ def load_model(
     return model.to(default_device(device))
 
 
+def hidden_state_list(out) -> tuple[torch.Tensor, ...]:
+    """The hidden states as transformers 4.x listed them, which the authors (4.11.3) used:
+    the input embedding, each layer's output, and as the last term `last_hidden_state`.
+
+    transformers 5.x takes `hidden_states[-1]` *before* the encoder's final LayerNorm in
+    stable-layer-norm models (all three HEAR checkpoints; `tie_last_hidden_states=False`),
+    where 4.x appended it after that norm, so that it equalled `last_hidden_state`. For
+    other encoders the two are the same tensor and this changes nothing.
+    """
+    return (*out.hidden_states[:-1], out.last_hidden_state)
+
+
 @torch.no_grad()
 def iter_layers(audio: torch.Tensor, model: SSLModel, *, scene: bool = False, lengths=None):
     """One forward pass, chunk by chunk: yields (start frame, hidden [L, n, t, D], ts [t] ms).
@@ -159,7 +184,7 @@ def iter_layers(audio: torch.Tensor, model: SSLModel, *, scene: bool = False, le
         lo, hi = ai * model.hop, (bi - 1) * model.hop + model.window
         kwargs = {} if mask is None else {"attention_mask": mask[:, lo:hi].to(model.device)}
         out = model.net(audio[:, lo:hi].to(model.device), output_hidden_states=True, **kwargs)
-        hidden = torch.stack(out.hidden_states, dim=0)[:, :, a - ai : b - ai].float().cpu()
+        hidden = torch.stack(hidden_state_list(out), dim=0)[:, :, a - ai : b - ai].float().cpu()
         yield a, hidden, stamps[a:b]
 
 

@@ -15,6 +15,28 @@ from pathlib import Path
 from hearflow.io import atomic_path
 
 ARCHITECTURES = ("wav2vec2", "hubert")
+CHECKPOINTS = Path(__file__).resolve().parents[3] / "catalog" / "checkpoints.yaml"
+_NOT_CONFIG = ("model_type", "hidden_states")  # catalog facts that are no config keys
+
+
+def checkpoint_facts(checkpoint: str) -> dict:
+    """The architecture facts of a real checkpoint, from catalog/checkpoints.yaml (sourced)."""
+    import yaml
+
+    facts = yaml.safe_load(CHECKPOINTS.read_text())["checkpoints"]
+    if checkpoint not in facts:
+        raise KeyError(f"{checkpoint!r} is not in {CHECKPOINTS} (known: {sorted(facts)})")
+    return facts[checkpoint]
+
+
+def architecture_config(checkpoint: str):
+    """A `transformers` config of a real checkpoint's full-size architecture (no weights):
+    with it, a randomly initialised model of the real size runs where the hub cannot be reached."""
+    from transformers import HubertConfig, Wav2Vec2Config
+
+    facts = checkpoint_facts(checkpoint)
+    cls = {"hubert": HubertConfig, "wav2vec2": Wav2Vec2Config}[facts["model_type"]]
+    return cls(**{k: v for k, v in facts.items() if k not in _NOT_CONFIG})
 
 
 def standin_config(arch: str, *, hidden_size: int, num_hidden_layers: int, conv_dim: int):
