@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 from hearflow.config import make_plan, validate_params
-from hearflow.data import archive_name, archive_url
+from hearflow.data import ARCHIVE_RATE, archive_name, archive_url
 from hearflow.report import task_facts
 from hearflow.dvcgen import settle_mtimes
 from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures
@@ -17,6 +17,16 @@ PLAN = make_plan(config)
 if workflow.is_main_process:
     settle_mtimes(Path.cwd())
 LOCAL_MIRROR = "://" not in PLAN.mirror
+# Sample rates whose archives the suite's mirror has (suites.<suite>.archive_rates; 48 kHz,
+# the public one, always): a task folder at such a rate comes from its own archive (download,
+# extract); the other rates the models need are resampled from the 48 kHz folder.
+ARCHIVE_RATES = tuple(sorted(set(config["suites"][PLAN.suite].get("archive_rates", [ARCHIVE_RATE]))))
+RESAMPLED_RATES = tuple(r for r in PLAN.rates if r not in ARCHIVE_RATES)
+if PLAN.suite == "demo" and ARCHIVE_RATES != (ARCHIVE_RATE,):
+    raise ValueError(
+        f"params: suites.demo.archive_rates: {list(ARCHIVE_RATES)}; the demo suite synthesises "
+        f"{ARCHIVE_RATE} Hz archives only (rule demo_archive), so it must be [{ARCHIVE_RATE}]"
+    )
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p
@@ -28,14 +38,16 @@ envvars:
 
 
 def _one_of(names):
-    return "|".join(re.escape(str(n)) for n in sorted(names, key=str))
+    """A wildcard pattern matching exactly `names` (none: a pattern that matches nothing)."""
+    return "|".join(re.escape(str(n)) for n in sorted(names, key=str)) or "(?!)"
 
 
 wildcard_constraints:
     task=_one_of(PLAN.tasks),
     model=_one_of(PLAN.models),
     cfg=_one_of(PLAN.configs),
-    rate=_one_of(r for r in PLAN.rates if r != 48000),
+    rate=_one_of(RESAMPLED_RATES),
+    arate=_one_of(ARCHIVE_RATES),
     table=_one_of(PLAN.tables),
 
 
@@ -75,15 +87,23 @@ def final_outputs():
 def lock_key(wildcards):
     """Checksum-lock entry of an archive: its name; demo archives also depend on the
     parameters they are synthesised from, so a changed seed or scale gets its own entry."""
-    name = archive_name(wildcards.task)
+    name = archive_name(wildcards.task, int(wildcards.arate))
     if PLAN.suite == "demo":
         return f"{name} (seed={config['seed']}, scale={config['demo']['scale']})"
     return name
 
 
+def published_md5(wildcards):
+    """The catalog's published md5 (Beehive's): it is the 48 kHz archive's."""
+    if int(wildcards.arate) != ARCHIVE_RATE:
+        return None
+    return PLAN.catalog.get(wildcards.task, {}).get("md5")
+
+
 def mirror_file(wildcards):
     """A local mirror's archive is an input of its download (the demo mirror is built first)."""
-    return [f"{PLAN.mirror}/{archive_name(wildcards.task)}"] if LOCAL_MIRROR else []
+    return [f"{PLAN.mirror}/{archive_name(wildcards.task, int(wildcards.arate))}"] if LOCAL_MIRROR else []
+
 
 
 def standin_dir(model):

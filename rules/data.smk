@@ -1,4 +1,6 @@
-# Data phase: (demo synthesis) -> download + verify -> extract -> resample.
+# Data phase: (demo synthesis) -> download + verify -> extract -> resample. A rate listed in
+# suites.<suite>.archive_rates is downloaded and extracted from its own archive instead of
+# being resampled (wildcard `arate`: archive rates; `rate`: rates resampled from 48 kHz).
 if PLAN.suite == "demo":
 
     rule demo_archive:
@@ -22,17 +24,17 @@ rule download:
     input:
         mirror_file,
     output:
-        "data/archives/hear2021-{task}-48000.tar.gz",
+        "data/archives/hear2021-{task}-{arate}.tar.gz",
     params:
-        url=lambda w: archive_url(PLAN.mirror, w.task),
+        url=lambda w: archive_url(PLAN.mirror, w.task, int(w.arate)),
         lock=PLAN.checksums,
         lock_key=lock_key,
-        md5=lambda w: PLAN.catalog.get(w.task, {}).get("md5"),
+        md5=published_md5,
     resources:
         mem_mb=job_mem_mb("download"),
         runtime=job_runtime("download"),
     log:
-        "logs/download/{task}.log",
+        "logs/download/{arate}/{task}.log",
     retries: 2
     conda:
         "../envs/data.yaml"
@@ -42,14 +44,19 @@ rule download:
 
 rule extract:
     input:
-        "data/archives/hear2021-{task}-48000.tar.gz",
+        "data/archives/hear2021-{task}-{arate}.tar.gz",
     output:
-        directory("data/tasks/48000/{task}"),
+        directory("data/tasks/{arate}/{task}"),
+    params:
+        # the 48 kHz folder is the resampling source and stays whole (resample caps); a
+        # folder taken from its own archive keeps the subset resampling would keep
+        max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
+        seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
     resources:
         mem_mb=job_mem_mb("extract"),
         runtime=job_runtime("extract", 0),
     log:
-        "logs/extract/{task}.log",
+        "logs/extract/{arate}/{task}.log",
     conda:
         "../envs/data.yaml"
     script:

@@ -46,8 +46,12 @@ def test_cat_interleaves_member_features_in_order():
 
 
 def test_avg_is_the_mean_of_aligned_members():
-    a, b = np.ones((4, 8), np.float32), 3 * np.ones((4, 16), np.float32)
-    np.testing.assert_allclose(combine_members([a, b], "avg", 12), 2 * np.ones((4, 12)))
+    """GURA/avg_xwc.py: each member F.interpolate'd to the common width, then (h + w + c) / 3;
+    random members of three widths (torch, as the authors ran it, is the reference)."""
+    rng = np.random.default_rng(11)
+    xs = [rng.standard_normal((4, d)).astype(np.float32) for d in (8, 16, 13)]
+    ref = sum(torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=12, mode="linear")[0] for x in xs) / 3
+    np.testing.assert_allclose(combine_members(xs, "avg", 12), ref.numpy(), atol=1e-6, rtol=0)
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +148,11 @@ def test_user_config_of_three_layers_of_one_model(tmp_path, standins):
     member = embed_task(task.root, tmp_path / "m", module="ssl", options={"checkpoint": str(standins["hubert"])},
                         device="cpu", progress=False)
     views = [member / "layers" / f"{i:02d}" for i in (1, 2, 3)]
-    out = build_config(views, tmp_path / "cfg", combine="cat", dim=32)
-    per_layer = [hear.read_embeddings(v, "test") for v in views]
-    np.testing.assert_allclose(hear.read_embeddings(out, "test"), interleave_members(per_layer), atol=1e-6)
+    out = build_config(views, tmp_path / "cfg", combine="cat", dim=48)  # 32-d members widened to 48
+    per_layer = [torch.from_numpy(hear.read_embeddings(v, "test"))[:, None] for v in views]  # [n, 1, 32]
+    # the authors' merge (fusion_cat_xwc.py): F.interpolate to the width, stack(dim=3).flatten(2)
+    ref = torch.stack([torch.nn.functional.interpolate(x, size=48, mode="linear") for x in per_layer], dim=3)
+    np.testing.assert_allclose(hear.read_embeddings(out, "test"), ref.flatten(start_dim=2)[:, 0].numpy(), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="layer-index views"):
         build_config([member / "layers" / "09"], tmp_path / "bad", combine="single", dim=None)
 

@@ -170,15 +170,34 @@ def test_short_clip_is_refused_with_its_length(standins):
     assert np.isfinite(ssl.get_scene_embeddings(torch.zeros(1, 400), model).numpy()).all()
 
 
-def test_logmel_is_the_log_of_torchaudio_mel_power():
-    import torchaudio
+def test_logmel_equals_an_independent_librosa_computation():
+    """librosa (its own STFT and mel filterbank: HTK mel scale, no filter normalisation, a
+    periodic Hann window of 800 samples centred in 1024, reflect padding: torchaudio's
+    MelSpectrogram defaults) gives the same log-mel frames."""
+    import librosa
 
     model = logmel.load_model(sample_rate=32000, n_mels=64, hop_ms=10, device="cpu")
     audio = _audio(1, 0.5, sr=32000)
     emb, ts = logmel.get_timestamp_embeddings(audio, model)
-    ref = torchaudio.transforms.MelSpectrogram(32000, n_fft=1024, win_length=800, hop_length=320, n_mels=64)(audio)
-    torch.testing.assert_close(emb[0], torch.log(ref[0] + logmel.EPS).T)
+    ref = librosa.feature.melspectrogram(
+        y=audio[0].double().numpy(), sr=32000, n_fft=1024, hop_length=320, win_length=800, window="hann",
+        center=True, pad_mode="reflect", power=2.0, n_mels=64, htk=True, norm=None,
+    )
+    np.testing.assert_allclose(emb[0].numpy(), np.log(ref + logmel.EPS).T, atol=2e-4, rtol=0)
     assert torch.allclose(torch.diff(ts[0]), torch.tensor(10.0)) and emb.shape[-1] == 64
+
+
+def test_logmel_puts_a_tone_in_its_hand_computed_mel_bin():
+    """A 1 kHz sine peaks in the mel band whose HTK centre, 2595 log10(1 + f / 700) spaced
+    evenly from 0 to 16 kHz in n_mels + 2 points, lies closest to 1 kHz."""
+    sr, n_mels, f0 = 32000, 64, 1000.0
+    model = logmel.load_model(sample_rate=sr, n_mels=n_mels, hop_ms=10, device="cpu")
+    t = torch.arange(sr // 2, dtype=torch.float64) / sr
+    emb, _ = logmel.get_timestamp_embeddings((0.5 * torch.sin(2 * np.pi * f0 * t)).float()[None], model)
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    centres = 700.0 * (10 ** (np.linspace(0, mel(sr / 2), n_mels + 2)[1:-1] / 2595.0) - 1.0)
+    expected = int(np.argmin(np.abs(centres - f0)))
+    assert int(emb[0, 10:-10].mean(0).argmax()) == expected
 
 
 @pytest.mark.parametrize(

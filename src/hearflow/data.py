@@ -4,6 +4,11 @@
     fetch(url, Path("data/archives/hear2021-esc50-v2.0.0-full-48000.tar.gz"), lock=ChecksumLock(Path("checksums/hear2021.lock")))
     extract_task(archive, Path("data/tasks/48000/esc50-v2.0.0-full"), "esc50-v2.0.0-full")
 
+An archive holds one sample rate: `hear2021-<task>-<rate>.tar.gz` unpacks to
+`tasks/<task>/` with the metadata, vocabulary and label files and `<rate>/<split>/*.wav`.
+The public ones are 48 kHz; upstream also has 16000/22050/32000/44100 Hz archives
+(requester-pays buckets), which a suite may list in `archive_rates` to skip resampling.
+
 Downloads go to `<dest>.part`, resume with HTTP Range requests after an interruption, retry
 with exponential backoff, and are renamed onto `dest` only once their sha256 is verified
 against the committed lock file (the first fetch of an archive records it there).
@@ -47,16 +52,16 @@ class UnsafeArchiveError(RuntimeError):
     """An archive member would land outside its task folder."""
 
 
-def archive_name(task: str) -> str:
-    """The public archive name of a HEAR 2021 task (48 kHz)."""
-    return f"hear2021-{task}-{ARCHIVE_RATE}.tar.gz"
+def archive_name(task: str, rate: int = ARCHIVE_RATE) -> str:
+    """The archive name of a HEAR 2021 task at `rate` Hz (the public ones: 48 kHz)."""
+    return f"hear2021-{task}-{int(rate)}.tar.gz"
 
 
-def archive_url(mirror: str, task: str) -> str:
+def archive_url(mirror: str, task: str, rate: int = ARCHIVE_RATE) -> str:
     """URL of a task's archive under `mirror`: an http(s)/file URL or a local folder path."""
     if "://" not in mirror:
         mirror = Path(mirror).resolve().as_uri()
-    return f"{mirror.rstrip('/')}/{archive_name(task)}"
+    return f"{mirror.rstrip('/')}/{archive_name(task, rate)}"
 
 
 def digests(path: Path) -> tuple[str, str]:
@@ -192,8 +197,35 @@ def _check_member(member: tarfile.TarInfo, prefix: str, archive: Path) -> None:
         raise UnsafeArchiveError(f"{archive}: member {name!r} lies outside {prefix}")
 
 
-def extract_task(archive: Path, dest: Path, task: str) -> Path:
-    """Unpack `tasks/<task>/...` of `archive` into `dest` and check the HEAR layout."""
+def cap_task_clips(task_dir: Path, rate: int, max_clips_per_split: int, *, seed: int) -> None:
+    """Keep, per split, the seeded subset of clips that resampling keeps (audio.cap_clips):
+    rewrite the label files, delete the other clips at `rate`."""
+    from hearflow.audio import cap_clips
+    from hearflow.io import write_json
+
+    task = hear.Task.load(task_dir)
+    for split in task.splits:
+        labels = task.labels(split)
+        keep = set(cap_clips(list(labels), max_clips_per_split, seed=seed, split=split))
+        if len(keep) == len(labels):
+            continue
+        write_json(task_dir / f"{split}.json", {name: labels[name] for name in sorted(keep)})
+        for name in set(labels) - keep:
+            (task.audio_dir(rate, split) / name).unlink(missing_ok=True)
+
+
+def extract_task(
+    archive: Path,
+    dest: Path,
+    task: str,
+    *,
+    rate: int = ARCHIVE_RATE,
+    max_clips_per_split: int | None = None,
+    seed: int = 0,
+) -> Path:
+    """Unpack `tasks/<task>/...` of `archive` (audio at `rate` Hz) into `dest` and check the
+    HEAR layout at that rate. With `max_clips_per_split`, each split keeps the seeded subset
+    that `resample_task` would keep (for rates taken from their own archive, not resampled)."""
     prefix = f"tasks/{task}/"
     with atomic_path(dest) as tmp:
         tmp.mkdir()
@@ -216,5 +248,7 @@ def extract_task(archive: Path, dest: Path, task: str) -> Path:
         shutil.rmtree(tmp)
         os.replace(staged, tmp)
         loaded = hear.Task.load(tmp)
-        hear.check_task_layout(loaded, ARCHIVE_RATE)
+        hear.check_task_layout(loaded, rate)
+        if max_clips_per_split is not None:
+            cap_task_clips(tmp, rate, max_clips_per_split, seed=seed)
     return dest

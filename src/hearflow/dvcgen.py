@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from hearflow.config import ROOT, Plan, load_params, make_plan
-from hearflow.data import archive_name
+from hearflow.data import ARCHIVE_RATE, archive_name
 from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures, report_outputs
 
 SNAKEMAKE = "snakemake --rerun-triggers params input code software-env"
@@ -196,13 +196,21 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     demo = plan.suite == "demo"
     out = _UniqueStages()
 
+    archive_rates = sorted(set(params["suites"][plan.suite].get("archive_rates", [ARCHIVE_RATE])))
+    resampled = [r for r in plan.rates if r not in archive_rates]
+    # The 48 kHz folder: the resampling source (or a model's rate). Other rates of the suite's
+    # archive_rates come from their own archives; the rest are resampled.
+    direct = ([ARCHIVE_RATE] if resampled or ARCHIVE_RATE in plan.rates else [])
+    direct += [r for r in plan.rates if r in archive_rates and r != ARCHIVE_RATE]
     for task in plan.tasks:
-        rules = (["demo_archive"] if demo else []) + ["download", "extract", "resample"]
-        archive = f"data/archives/{archive_name(task)}"
-        targets = ([f"{plan.mirror}/{archive_name(task)}"] if demo else []) + [archive]
-        targets += [task_dir(48000, task)] + [task_dir(r, task) for r in plan.rates if r != 48000]
+        rules = (["demo_archive"] if demo else []) + ["download", "extract"] + (["resample"] if resampled else [])
+        targets = [f"{plan.mirror}/{archive_name(task)}"] if demo else []
+        for rate in direct:
+            targets += [f"data/archives/{archive_name(task, rate)}", task_dir(rate, task)]
+        targets += [task_dir(r, task) for r in resampled]
         keys = [f"{suite_key}.mirror", f"{suite_key}.catalog", f"{suite_key}.max_clips_per_split", "seed"]
         keys += ["demo.scale"] if demo else []  # demo synthesis and its checksum-lock entry
+        keys += [f"{suite_key}.archive_rates"] if archive_rates != [ARCHIVE_RATE] else []
         out[stage_name("data", task)] = _stage(rules, targets, [], keys, root=root)
 
     for model, spec in plan.models.items():

@@ -59,8 +59,9 @@ def _value_name(value):
     return value
 
 
-def convert_scores(predicted: dict, metadata: dict, *, seed: int, grid_points: int) -> dict:
-    """heareval's test.predicted-scores.json -> the native engine's result schema."""
+def convert_scores(predicted: dict, metadata: dict, *, task: str, seed: int, grid_points: int) -> dict:
+    """heareval's test.predicted-scores.json -> the native engine's result schema. `task` is
+    the task directory's name (metadata `task_name` is shared: nsynth_pitch 5h and 50h)."""
     import pandas as pd
 
     from hearflow.probe import data_splits
@@ -83,7 +84,7 @@ def convert_scores(predicted: dict, metadata: dict, *, seed: int, grid_points: i
     table = pd.DataFrame([f["metrics"] for f in folds])
     grid_keys = set(heareval_grid(None))
     result = {
-        "task": emb_dir.name,
+        "task": task,
         "engine": "heareval",
         "seed": seed,
         "metrics": {m: float(table[m].mean()) for m in metrics},
@@ -151,7 +152,7 @@ def heareval_probe(
         if log is not None:
             shutil.copyfile(task_dir / "test.predicted-scores.json", Path(log).with_suffix(".scores.json"))
     end = time.time()
-    result = convert_scores(predicted, metadata, seed=seed, grid_points=max_grid_points)
+    result = convert_scores(predicted, metadata, task=emb_dir.name, seed=seed, grid_points=max_grid_points)
     result["heareval_seconds"] = end - start
     marks = [line.split()[-1] for line in proc.stderr.splitlines() if line.startswith(IMPORTS_DONE)]
     if marks:  # the runner's own time, its process start and imports left out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 # Rules that run a script, i.e. jobs a cluster runs; `resources.jobs` may name these.
@@ -23,14 +24,15 @@ ARCHIVE_RATE = 48000
 
 def audio_seconds(path: str | Path) -> float:
     """Total duration of the audio of a HEAR task directory (<task>/<rate>/<split>/*.wav)
-    or of a task archive (`hear2021-<task>-48000.tar.gz`).
+    or of a task archive (`hear2021-<task>-<rate>.tar.gz`).
 
     Estimated from sizes, for 16-bit mono PCM as the HEAR archives and our resampler write
-    it (such audio barely compresses, so an archive's size stands for its 48 kHz WAVs): no
-    file is opened, so tasks with 50k clips take well under a second."""
+    it (such audio barely compresses, so an archive's size stands for its WAVs at the rate
+    its name ends with): no file is opened, so tasks with 50k clips take well under a second."""
     root = Path(path)
     if root.is_file():
-        return root.stat().st_size / (2 * ARCHIVE_RATE)
+        rate = re.search(r"-(\d+)\.tar\.gz$", root.name)
+        return root.stat().st_size / (2 * (int(rate.group(1)) if rate else ARCHIVE_RATE))
     total = 0.0
     for rate_dir in os.scandir(root):
         if not (rate_dir.is_dir() and rate_dir.name.isdigit()):

@@ -1,0 +1,91 @@
+"""heareval itself as the oracle for the probe protocol (not a re-implementation of it).
+
+These tests run the official kit, heareval 2021.1.3, in its own virtualenv (.venv-heareval,
+made by bootstrap.sh). Without it they are skipped, unless HEARFLOW_REQUIRE_HEAREVAL=1 (CI
+sets it), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from hearflow.probe import expand_grid, task_grid
+from tests.conftest import ROOT
+
+HEAREVAL_PYTHON = ROOT / ".venv-heareval" / "bin" / "python"
+REQUIRED = os.environ.get("HEARFLOW_REQUIRE_HEAREVAL") == "1"
+
+
+@pytest.fixture(scope="module")
+def heareval_python():
+    if not HEAREVAL_PYTHON.is_file():
+        if REQUIRED:
+            pytest.fail("heareval's runner is required here (HEARFLOW_REQUIRE_HEAREVAL=1) but .venv-heareval is missing: run ./bootstrap.sh")
+        pytest.skip("no .venv-heareval: run ./bootstrap.sh to create it")
+    return HEAREVAL_PYTHON
+
+
+# heareval's grid values are classes and functions; the native engine names them
+NAMES = {"BatchNorm1d": "batchnorm", "Identity": "identity", "LayerNorm": "layernorm", "xavier_uniform_": "xavier_uniform",
+         "xavier_normal_": "xavier_normal", "Adam": "adam", "SGD": "sgd"}
+
+# Runs heareval.predictions.task_predictions.task_predictions as it is, on an embedding dir
+# holding only metadata and vocabulary: its grid-point loop calls task_predictions_train once
+# per point (stubbed here to record the point), then sort_grid_points (stubbed to stop).
+_RECORD_GRID = textwrap.dedent(
+    """
+    import json, logging, sys
+    from pathlib import Path
+    import heareval.predictions.task_predictions as tp
+
+    class Done(Exception):
+        pass
+
+    seen = []
+    def train(*, conf, **kwargs):
+        seen.append({k: getattr(v, "__name__", v) for k, v in conf.items()})
+    def stop(results):
+        raise Done
+    tp.task_predictions_train = train
+    tp.sort_grid_points = stop
+    tp.print_scores = lambda *a, **k: None
+    try:
+        tp.task_predictions(embedding_path=Path(sys.argv[1]), embedding_size=8, grid_points=int(sys.argv[2]), gpus=None,
+                            in_memory=True, deterministic=True, grid="default", logger=logging.getLogger("oracle"))
+    except Done:
+        pass
+    print(json.dumps(seen))
+    """
+)
+
+
+def _heareval_grid(python, emb_dir, points: int) -> list[dict]:
+    res = subprocess.run([str(python), "-c", _RECORD_GRID, str(emb_dir), str(points)], capture_output=True, text=True,
+                         env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"), timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return [{k: NAMES.get(v, v) for k, v in conf.items()} for conf in json.loads(res.stdout.strip().splitlines()[-1])]
+
+
+@pytest.mark.parametrize(
+    "task_dir",
+    ["esc50-v2.0.0-full", "dcase2016_task2-hear2021-full", "maestro-v3.0.0-5h", "speech_commands-v0.0.2-5h"],
+)
+def test_grid_points_and_their_order_are_heareval_s(tmp_path, heareval_python, task_dir):
+    """The 8 points heareval tries, in its order, for real metadata (fixtures from hear-preprocess):
+    its default grid, TASK_SPECIFIC_PARAM_GRID (dcase2016_task2: validation every 10 epochs),
+    a task_specific_param_grid in the metadata (maestro: 50 epochs, every epoch), seed 42."""
+    metadata = json.loads((ROOT / "tests" / "fixtures" / "hear2021" / task_dir / "task_metadata.json").read_text())
+    emb = tmp_path / task_dir
+    emb.mkdir()
+    (emb / "task_metadata.json").write_text(json.dumps(metadata))
+    (emb / "labelvocabulary.csv").write_text("idx,label\n0,a\n1,b\n")
+    expected = _heareval_grid(heareval_python, emb, 8)
+    assert len(expected) == 8
+    native = expand_grid(task_grid(None, metadata), seed=42, max_points=8)
+    assert [{k: v for k, v in p.items() if k in expected[0]} for p in native] == expected
+    assert all(set(p) - set(expected[0]) == {"shuffle_train"} for p in native)  # the one key heareval lacks
