@@ -43,14 +43,16 @@ def demo_embeddings(root: Path, *, seed: int, scale: float, tasks=DEMO_TASKS) ->
     return dirs
 
 
-def run_engine(engine: str, emb_dir: Path, *, grid: dict, max_grid_points: int, seed: int,
-               heareval_python: str | Path | None = None, device: str | None = None) -> dict:  # fmt: skip
-    """One engine's result on one embedding dir, with its wall time in "seconds"."""
+def run_engine(engine: str, emb_dir: Path, *, grid: dict | None, max_grid_points: int, seed: int,
+               heareval_python: str | Path | None = None, device: str | None = None,
+               rng: str = "per_point") -> dict:  # fmt: skip
+    """One engine's result on one embedding dir, with its wall time in "seconds" (`grid`
+    None: the engine's default grid, heareval's; `rng`: the native engine's, probe_task)."""
     start = time.time()
     if engine == "native":
         from hearflow.probe import probe_task
 
-        result = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device)
+        result = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device, rng=rng)
     elif engine == "heareval":
         from hearflow.probe_heareval import heareval_probe
 
