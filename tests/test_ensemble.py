@@ -265,7 +265,7 @@ def test_scene_ensemble_with_crepe_stays_near_the_authors_frame_recipe(tmp_path,
     combined frames. Time groups are pooled on that grid (CREPE stretched in the embedding
     job), so they equal the recipe (measured 1e-7 relative L2; bound 1e-5). The time mean
     uses CREPE's own frames, the one place the pipeline departs on purpose: bound 2e-3
-    relative L2 (measured 8e-5 here; the demo suite, 5.4e-4:
+    relative L2 (measured 8e-5 here; the demo suite, 4.6e-4:
     reports/benchmarks/ensemble_scene_deviation.md)."""
     from hearflow.audio import read_clip
     from hearflow.models import crepe, ssl
