@@ -8,6 +8,7 @@ from hearflow.report import task_facts
 from hearflow.dvcgen import settle_mtimes
 from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures
 from hearflow.targets import report_outputs as target_report_outputs
+from hearflow import numerics
 from hearflow import resources as res
 
 validate_params(config)
@@ -33,8 +34,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 
+# Reproducible numerics (hearflow.numerics): the kernel and thread pins go into this
+# process's environment before any job starts, so every job's libraries load with them;
+# envvars hands them to Slurm jobs too.
+NUMERICS = numerics.settings(config.get("numerics"))
+NUMERICS_ENV = numerics.apply(NUMERICS)
+
+
 envvars:
     "PYTHONPATH",
+    *sorted(NUMERICS_ENV),
 
 
 def _one_of(names):

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hearflow import numerics
+
 
 RECORD_PREFIX = "hearflow-job "
 
@@ -56,15 +58,20 @@ def run(snakemake: Any, job: Callable[[Any], None]) -> None:
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
         record = dict(job_record(snakemake), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         (stream if log_path else sys.stderr).write(RECORD_PREFIX + json.dumps(record, sort_keys=True) + "\n")
+        log = logging.getLogger("hearflow")
+        start = time.time()
         try:
+            numerics.check_environment((getattr(snakemake, "config", None) or {}).get("numerics"))
+            log.info("numerics %s on %s", json.dumps(numerics.job_settings()), json.dumps(numerics.machine()))
             job(snakemake)
         except Exception:
-            logging.getLogger("hearflow").exception("job failed")
+            log.exception("job failed")
             raise
+        log.info("job done in %.3f s", time.time() - start)
 
 
-def set_threads(n: int) -> None:
-    """Let torch use exactly the cores Snakemake gave this job."""
-    import torch
-
-    torch.set_num_threads(max(1, int(n)))
+def set_threads(n: int) -> dict:
+    """Pin torch for this job (hearflow.numerics.configure_torch): `numerics.threads`
+    intra-op threads and deterministic algorithms in reproducible mode, else exactly the
+    cores Snakemake gave the job. Returns the numerics record for provenance."""
+    return numerics.configure_torch(n)

@@ -1,0 +1,166 @@
+"""Reproducible numerics (hearflow.numerics): the same bytes whatever kernels the CPU would
+pick and whatever thread and worker counts a job gets; different bytes in `fast` mode.
+
+Another CPU is simulated the only way one machine can: by pushing each library to another
+instruction-set level through its own variable (ATEN_CPU_CAPABILITY=default for PyTorch's
+kernels, MKL_CBWR=COMPATIBLE for MKL, ONEDNN_MAX_CPU_ISA=SSE41 for oneDNN). An AVX-512
+machine's natural choice differs from this machine's in the same way; reproducible mode has
+to override either. benchmarks/numerics.py measures every variable on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hearflow import numerics
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+PROBE_GRID = {"hidden_dim": [256], "max_epochs": [30], "patience": [4]}  # the demo's
+
+
+# ------------------------------------------------------------------------------ units
+
+
+def test_reproducible_mode_pins_every_library_and_fast_mode_none():
+    env = numerics.environment({"mode": "reproducible", "threads": 3})
+    if numerics.is_x86_64():
+        assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["MKL_CBWR"] == "AVX2,STRICT"
+        assert env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert {env[k] for k in numerics.THREAD_VARIABLES} == {"3"}
+    assert numerics.environment({"mode": "fast", "threads": 3}) == {"HEARFLOW_NUMERICS": "fast"}
+    assert numerics.settings(None) == {"mode": "reproducible", "threads": 2}
+    with pytest.raises(ValueError, match="numerics.mode"):
+        numerics.settings({"mode": "exact"})
+    with pytest.raises(ValueError, match="numerics.threads"):
+        numerics.settings({"mode": "fast", "threads": 0})
+
+
+def test_apply_overrides_the_callers_choice_and_jobs_check_it():
+    params = {"mode": "reproducible", "threads": 2}
+    env = {"ATEN_CPU_CAPABILITY": "avx512", "OMP_NUM_THREADS": "16", "HOME": "/root"}
+    numerics.apply(params, env)
+    assert env["OMP_NUM_THREADS"] == "2" and env["HOME"] == "/root"
+    numerics.check_environment(params, env)
+    assert numerics.job_settings(env) == params
+    started_elsewhere = dict(env, OMP_NUM_THREADS="16")
+    with pytest.raises(numerics.NumericsError, match="OMP_NUM_THREADS='16'"):
+        numerics.check_environment(params, started_elsewhere)
+    numerics.check_environment({"mode": "fast", "threads": 2}, {"HEARFLOW_NUMERICS": "fast"})
+    assert numerics.job_settings({}) == {"mode": "fast", "threads": 2}  # no Snakefile: fast
+
+
+def test_the_record_holds_no_machine_fact():
+    rec = numerics.record({"mode": "reproducible", "threads": 2})
+    assert set(rec) == {"mode", "threads", "pins"}
+    assert "HEARFLOW_NUMERICS" not in rec["pins"] and "OMP_NUM_THREADS" not in rec["pins"]
+
+
+def test_the_snakefile_puts_the_pins_into_every_jobs_environment():
+    """rules/common.smk applies `numerics` of the params and hands the variables to jobs
+    (`envvars:`, which Snakemake passes to Slurm jobs)."""
+    text = (ROOT / "rules" / "common.smk").read_text()
+    assert "NUMERICS_ENV = numerics.apply(NUMERICS)" in text
+    assert "*sorted(NUMERICS_ENV)" in text
+
+
+# ------------------------------------------------------------------------------ outputs
+
+
+def _child(spec: dict) -> dict:
+    """One job in its own process: embed the task with a stand-in HuBERT and log-mel, probe
+    the fixed log-mel embeddings; digests of every output byte."""
+    from hearflow.embed import embed_task
+    from hearflow.probe import probe_task
+
+    numerics.check_environment(spec["numerics"])
+    numerics.configure_torch(spec["threads"])
+    digests = {}
+    for name, rate, module, options in (
+        ("hubert", 16000, "ssl", {"checkpoint": spec["hubert"], "stand_in": True}),
+        ("logmel", 32000, "logmel", {"sample_rate": 32000, "n_mels": 64, "hop_ms": 10}),
+    ):
+        out = Path(spec["out"]) / name
+        embed_task(Path(spec["tasks"]) / str(rate) / "demo_events-v1-full", out, module=module,
+                   options=options, progress=False)  # fmt: skip
+        digests[name] = _digest(out)
+    scores = probe_task(Path(spec["fixed"]) / "last", grid=PROBE_GRID, max_grid_points=2, seed=3,
+                        device="cpu", workers=spec.get("workers"))  # fmt: skip
+    text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
+    digests["probe"] = hashlib.sha256(text.encode()).hexdigest()
+    return digests
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "provenance.json"):
+        h.update(f.relative_to(folder).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, standins):
+    """demo_events at a fifth of its size at 16 and 32 kHz, and log-mel embeddings of it at
+    half its size that every probe reads (made once, here: a smaller probe rounds
+    differently on another CPU too, but its event scores absorb the difference)."""
+    from hearflow.audio import resample_task
+    from hearflow.demo import synthesize_task
+    from hearflow.embed import embed_task
+
+    root = tmp_path_factory.mktemp("numerics")
+    src = synthesize_task("demo_events-v1-full", root / "synth", seed=0, scale=0.2)
+    for rate in (16000, 32000):
+        resample_task(src, root / "tasks" / str(rate) / src.name, sr_in=48000, sr_out=rate)
+    half = synthesize_task("demo_events-v1-full", root / "half", seed=0, scale=0.5)
+    resample_task(half, root / "half32" / half.name, sr_in=48000, sr_out=32000)
+    embed_task(root / "half32" / half.name, root / "fixed", module="logmel",
+               options={"sample_rate": 32000, "n_mels": 128, "hop_ms": 10}, progress=False)  # fmt: skip
+    return {"root": root, "hubert": str(standins["hubert"]), "cache": {}}
+
+
+def run_case(ws: dict, mode: str, push: dict | None = None, threads: int = 2, workers: int | None = None) -> dict:
+    key = (mode, json.dumps(push, sort_keys=True), threads, workers)
+    if key not in ws["cache"]:
+        params = {"mode": mode, "threads": 2}
+        env = {k: v for k, v in os.environ.items() if k not in numerics.VARIABLES}
+        env.update(push or {})  # what this CPU (or another) would choose
+        numerics.apply(params, env)  # what the Snakefile does for every job
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH")) if p)
+        out = ws["root"] / f"case{len(ws['cache'])}"
+        spec = {"numerics": params, "threads": threads, "workers": workers, "out": str(out),
+                "tasks": str(ws["root"] / "tasks"), "fixed": str(ws["root"] / "fixed"), "hubert": ws["hubert"]}  # fmt: skip
+        code = "import json,sys; from tests.test_numerics import _child; print(json.dumps(_child(json.loads(sys.argv[1]))))"
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        ws["cache"][key] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return ws["cache"][key]
+
+
+def differing(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a if a[k] != b[k])
+
+
+@pytest.mark.skipif(not numerics.is_x86_64(), reason="the pins are x86-64 instruction sets")
+def test_another_cpus_kernels_move_outputs_in_fast_mode_and_not_in_reproducible_mode(workspace):
+    fast_here, fast_other = run_case(workspace, "fast"), run_case(workspace, "fast", OTHER_CPU)
+    assert differing(fast_here, fast_other) == ["hubert", "logmel", "probe"]
+    repro_here = run_case(workspace, "reproducible")
+    repro_other = run_case(workspace, "reproducible", OTHER_CPU)
+    assert differing(repro_here, repro_other) == []
+
+
+def test_outputs_do_not_depend_on_the_jobs_threads_or_workers_in_reproducible_mode(workspace):
+    base = run_case(workspace, "reproducible", threads=2)
+    assert differing(base, run_case(workspace, "reproducible", threads=1)) == []
+    assert differing(base, run_case(workspace, "reproducible", threads=2, workers=1)) == []
+    # with the mode off, the job's thread count reaches the kernels and moves the outputs
+    fast = run_case(workspace, "fast", threads=2)
+    assert differing(fast, run_case(workspace, "fast", threads=1)) != []
