@@ -25,10 +25,7 @@ frames unchanged (`pads_exactly`), up to `max_padding` of the batch's samples.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import platform
-import socket
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -40,6 +37,7 @@ from hearflow import hear
 from hearflow.audio import AudioError, clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
 from hearflow.pooling import group_view, reference_frames, time_group_bounds
+from hearflow.provenance import run_environment
 
 log = logging.getLogger(__name__)
 
@@ -428,13 +426,3 @@ class ShardStore:
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def run_environment(start: float) -> dict:
-    """Where and how long a job ran (for provenance; excluded from result hashes)."""
-    return {
-        "wall_seconds": round(time.time() - start, 3),
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-    }
