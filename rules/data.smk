@@ -5,7 +5,7 @@ if PLAN.suite == "demo":
 
     rule demo_archive:
         output:
-            f"{PLAN.mirror}/hear2021-{{task}}-48000.tar.gz",
+            f"{PLAN.mirror}/{archive_name('{task}', ARCHIVE_RATE)}",
         params:
             seed=config["seed"],
             scale=config["demo"]["scale"],
@@ -65,7 +65,7 @@ rule extract:
 
 rule resample:
     input:
-        "data/tasks/48000/{task}",
+        task_dir(ARCHIVE_RATE, "{task}"),
     output:
         directory("data/tasks/{rate}/{task}"),
     params:

@@ -32,11 +32,11 @@ import zlib
 from pathlib import Path
 
 from hearflow import hear
+from hearflow.hear import ARCHIVE_RATE
 from hearflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_RATE = 48000
 CHUNK = 1 << 20
 
 

@@ -13,13 +13,14 @@ import os
 import re
 from pathlib import Path
 
+from hearflow.hear import ARCHIVE_RATE
+
 # Rules that run a script, i.e. jobs a cluster runs; `resources.jobs` may name these.
 JOB_RULES = (
     "demo_archive", "download", "extract", "resample", "standin", "ensemble", "probe", "probe_layers",
     "metrics", "table", "score_plot", "figure_scores", "figure_ablations", "figure_tsne", "figure_layers", "report_html",
 )
 WAV_HEADER_BYTES = 44
-ARCHIVE_RATE = 48000
 
 
 def audio_seconds(path: str | Path) -> float:
