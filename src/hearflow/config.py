@@ -135,7 +135,9 @@ class Member:
 
 
 @dataclass(frozen=True)
-class Config:
+class EmbeddingConfig:
+    """One embedding configuration (params `configs.<name>`, a row of the paper's tables)."""
+
     name: str
     members: tuple[Member, ...]
     combine: str
@@ -155,7 +157,7 @@ class Plan:
     mirror: str
     checksums: str
     models: dict        # name -> spec, only the models the configs use
-    configs: dict       # name -> Config, members with substitutes applied
+    configs: dict       # name -> EmbeddingConfig, members with substitutes applied
     probe: dict
     embed: dict
     tables: dict
@@ -180,7 +182,7 @@ def make_plan(params: dict) -> Plan:
         cfg = params["configs"][cname]
         members = tuple(Member(subs.get(m["model"], m["model"]), m["layer"]) for m in cfg["members"])
         dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
-        configs[cname] = Config(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
+        configs[cname] = EmbeddingConfig(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
     used = sorted({m.model for c in configs.values() for m in c.members})
     tables = {
         t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()
