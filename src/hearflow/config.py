@@ -16,12 +16,11 @@ from pathlib import Path
 import yaml
 
 from hearflow.catalog import SelectionError, load_catalog, select_tasks
+from hearflow.models import model_spec, registry
 from hearflow.resources import JOB_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "params.schema.yaml"
-# Input sample rate of each model module (logmel: its `sample_rate` option, this default).
-MODULE_RATES = {"ssl": 16000, "crepe": 16000, "logmel": 32000, "passt": 32000}
 
 
 class ParamsError(ValueError):
@@ -30,7 +29,10 @@ class ParamsError(ValueError):
 
 @cache
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    """The params schema, its `model_module` enum filled from the model registry."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["$defs"]["model_module"]["enum"] = sorted(registry())
+    return schema
 
 
 def _where(path) -> str:
@@ -164,7 +166,7 @@ class Plan:
 
     def rate(self, model: str) -> int:
         spec = self.models[model]
-        return int(spec["options"].get("sample_rate", MODULE_RATES[spec["module"]]))
+        return int(spec["options"].get("sample_rate", model_spec(spec["module"]).sample_rate))
 
     @property
     def rates(self) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ and the dvc.yaml generator, so the two cannot disagree. Parse-time safe (no heav
 from __future__ import annotations
 
 from hearflow.config import Plan
+from hearflow.models import model_spec
 from hearflow.report import task_facts
 
 
@@ -12,10 +13,11 @@ def layer_scores_file(model: str, task: str) -> str:
 
 
 def layer_probe_pairs(plan: Plan) -> list[tuple[str, str]]:
-    """(model, task) of the layer-wise probes: every SSL member on every scene task (the tasks
-    with per-layer views), whose type the catalog or the demo suite knows before any data."""
+    """(model, task) of the layer-wise probes: every member whose module has per-layer views
+    (`ModelSpec.per_layer`) on every scene task, whose type the catalog or the demo suite knows
+    before any data."""
     facts = task_facts(plan.catalog, list(plan.tasks))
-    models = [m for m, spec in plan.models.items() if spec["module"] == "ssl"]
+    models = [m for m, spec in plan.models.items() if model_spec(spec["module"]).per_layer]
     return [(m, t) for m in models for t in plan.tasks if facts[t]["embedding_type"] == "scene"]
 
 
