@@ -9,6 +9,7 @@ if PLAN.suite == "demo":
         params:
             seed=config["seed"],
             scale=config["demo"]["scale"],
+        threads: job_threads("demo_archive")
         resources:
             mem_mb=job_mem_mb("demo_archive"),
             runtime=job_runtime("demo_archive"),
@@ -30,6 +31,7 @@ rule download:
         lock=PLAN.checksums,
         lock_key=lock_key,
         md5=published_md5,
+    threads: job_threads("download")
     resources:
         mem_mb=job_mem_mb("download"),
         runtime=job_runtime("download"),
@@ -52,6 +54,7 @@ rule extract:
         # folder taken from its own archive keeps the subset resampling would keep
         max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
         seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
+    threads: job_threads("extract")
     resources:
         mem_mb=job_mem_mb("extract"),
         runtime=job_runtime("extract", 0),
@@ -71,7 +74,7 @@ rule resample:
     params:
         max_clips_per_split=PLAN.max_clips_per_split,
         seed=config["seed"],
-    threads: 2
+    threads: job_threads("resample")
     resources:
         mem_mb=job_mem_mb("resample"),
         runtime=job_runtime("resample", 0),

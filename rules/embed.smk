@@ -7,6 +7,7 @@ rule standin:
     params:
         spec=lambda w: PLAN.models[w.model]["standin"],
         seed=config["seed"],
+    threads: job_threads("standin")
     resources:
         mem_mb=job_mem_mb("standin"),
         runtime=job_runtime("standin"),

@@ -11,6 +11,7 @@ rule ensemble:
         combine=lambda w: PLAN.configs[w.cfg].combine,
         dim=lambda w: PLAN.configs[w.cfg].dim,
         pooling=lambda w: PLAN.configs[w.cfg].pooling,
+    threads: job_threads("ensemble")
     resources:
         mem_mb=job_mem_mb("ensemble"),
         runtime=job_runtime("ensemble"),

@@ -6,6 +6,7 @@ rule metrics:
         all_scores(),
     output:
         "reports/metrics.json",
+    threads: job_threads("metrics")
     resources:
         mem_mb=job_mem_mb("metrics"),
         runtime=job_runtime("metrics"),
@@ -31,6 +32,7 @@ rule table:
         tasks=list(PLAN.tasks),
         evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
         suite=PLAN.suite,
+    threads: job_threads("table")
     resources:
         mem_mb=job_mem_mb("table"),
         runtime=job_runtime("table"),
@@ -56,6 +58,7 @@ rule figure_scores:
         configs=list(PLAN.configs),
         facts=TASK_FACTS,
         suite=PLAN.suite,
+    threads: job_threads("figure_scores")
     resources:
         mem_mb=job_mem_mb("figure_scores"),
         runtime=job_runtime("figure_scores"),
@@ -81,6 +84,7 @@ rule figure_ablations:
         pairs=ABLATIONS,
         facts=TASK_FACTS,
         suite=PLAN.suite,
+    threads: job_threads("figure_ablations")
     resources:
         mem_mb=job_mem_mb("figure_ablations"),
         runtime=job_runtime("figure_ablations"),
@@ -106,7 +110,7 @@ rule figure_tsne:
         perplexity=FIGURES["tsne"]["perplexity"],
         seed=config["seed"],
         suite=PLAN.suite,
-    threads: 2
+    threads: job_threads("figure_tsne")
     resources:
         mem_mb=job_mem_mb("figure_tsne"),
         runtime=job_runtime("figure_tsne"),
@@ -128,6 +132,7 @@ rule figure_layers:
         data="reports/plots/layer_curves.csv",
     params:
         suite=PLAN.suite,
+    threads: job_threads("figure_layers")
     resources:
         mem_mb=job_mem_mb("figure_layers"),
         runtime=job_runtime("figure_layers"),
@@ -153,6 +158,7 @@ rule report_html:
         config=config,
         suite=PLAN.suite,
         snakemake_metadata=".snakemake/metadata",
+    threads: job_threads("report_html")
     resources:
         mem_mb=job_mem_mb("report_html"),
         runtime=job_runtime("report_html"),
@@ -174,6 +180,7 @@ rule score_plot:
         [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
     output:
         "reports/plots/scores.csv",
+    threads: job_threads("score_plot")
     resources:
         mem_mb=job_mem_mb("score_plot"),
         runtime=job_runtime("score_plot"),
