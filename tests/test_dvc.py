@@ -212,6 +212,24 @@ def test_repro_runs_everything_then_nothing(built):
 
 
 @pytest.mark.e2e
+def test_editing_embed_py_changes_embed_stages_only(built):
+    """After a change to embed.py, `dvc status` names the embedding stages and no other: the
+    probe stages depend on the embeddings' content, not on embedding code."""
+    repo, _ = built
+    embed = repo / "src" / "hearflow" / "embed.py"
+    text = embed.read_text()
+    try:
+        embed.write_text(text + "\n# a comment: a new version of the file\n")
+        status = json.loads(_dvc(repo, "status", "--json").stdout)
+    finally:
+        embed.write_text(text)
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert set(status) == {n for n in stages if n.startswith("embed-")}
+    assert all(change == [{"changed deps": {"src/hearflow/embed.py": "modified"}}] for change in status.values())
+    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
+
+
+@pytest.mark.e2e
 def test_profile_changes_no_stage_hash(built, tmp_path):
     """Running a stage under another Snakemake profile rewrites nothing in dvc.lock."""
     repo, _ = built

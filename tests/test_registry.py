@@ -101,6 +101,13 @@ def test_changing_embed_py_reruns_no_probe_stage(suite_stages):
 # --- the rule registry ---------------------------------------------------------------------------
 
 
+def test_registries_and_the_dvc_yaml_generator_import_no_torch():
+    """Snakemake reads both registries while planning: `snakemake -n` must not import torch."""
+    code = ("import sys; from hearflow import dvcgen, rules, models, targets; rules.rule_registry(); models.registry(); "
+            "dvcgen.stages(dvcgen.load_params()); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+
+
 def test_rule_registry_has_every_rule_snakemake_knows():
     """Names from the registry's parse of the rule files equal `snakemake --list-rules`; every
     script exists; each rule's phase is its rule file."""

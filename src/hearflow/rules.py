@@ -213,7 +213,10 @@ def rule_settings(params: dict, keys, named: dict, when: dict | None = None, *, 
     part or the keyword given; a key over wildcards gives a function of the job's wildcards.
     With `when` not holding, every value is None; `declare_only` (`reads(...)`) passes nothing
     but still checks that the keys exist."""
-    entries = {key.rsplit(".", 1)[-1]: key for key in keys} | dict(named)
+    names = [key.rsplit(".", 1)[-1] for key in keys] + list(named)
+    if len(set(names)) != len(names):
+        raise ValueError(f"rule params: two keys would pass the same name in {names}; name one (settings(name=key))")
+    entries = dict(zip(names, [*keys, *named.values()]))
     holds = all(setting(params, k) == v for k, v in (when or {}).items())
     out = {}
     for name, key in entries.items():

@@ -59,7 +59,8 @@ def _declared_spec(path: Path) -> ModelSpec | None:
     """The module-level `SPEC = ModelSpec(...)` of a file, or None where it has none."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in tree.body:
-        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SPEC" for t in node.targets)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if not any(isinstance(t, ast.Name) and t.id == "SPEC" for t in targets):
             continue
         call = node.value
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "ModelSpec"):
