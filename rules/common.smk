@@ -3,10 +3,16 @@ import re
 from pathlib import Path
 
 from hearflow.config import make_plan, validate_params
-from hearflow.data import ARCHIVE_RATE, archive_name, archive_url
-from hearflow.report import task_facts
+from hearflow.data import archive_name, archive_url
 from hearflow.dvcgen import settle_mtimes
-from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures
+from hearflow.hear import ARCHIVE_RATE
+from hearflow.report import task_facts
+from hearflow.rules import rule_settings
+from hearflow.targets import (
+    archive_file, config_dir, layer_scores_file, member_dir, mirror_archive, report_figures, scores_file,
+    standin_dir, task_dir,
+)
+from hearflow.targets import layer_probe_scores as target_layer_probe_scores
 from hearflow.targets import report_outputs as target_report_outputs
 from hearflow import numerics
 from hearflow import resources as res
@@ -60,26 +66,25 @@ wildcard_constraints:
     table=_one_of(PLAN.tables),
 
 
-def task_dir(rate, task):
-    """A HEAR task directory with its audio at `rate` Hz."""
-    return f"data/tasks/{rate}/{task}"
+def settings(*keys, when=None, **named):
+    """A rule's params from params.yaml keys, as the active suite sees them (its overrides
+    applied): `**settings("probe.grid")` passes `grid`, `**settings(spec="models.{model}.standin")`
+    passes `spec`, per job. These keys are the rule's DVC params (hearflow.rules reads them from
+    the rule's entry); with `when={key: value}` they count, and are passed, only while key has
+    that value (None otherwise)."""
+    return rule_settings(config, keys, named, when)
 
 
-def member_dir(model, task):
-    return f"results/members/{model}/{task}"
+def reads(*keys, when=None):
+    """Declares the params.yaml keys a rule's other params are derived from (its DVC params,
+    like those of `settings`); passes nothing. "*": every key."""
+    return rule_settings(config, keys, {}, when, declare_only=True)
 
 
-def config_dir(cfg, task):
-    return f"results/configs/{cfg}/{task}"
-
-
-def scores_file(cfg, task):
-    return f"results/probe/{cfg}/{task}/scores.json"
-
-
-def layer_scores_files():
-    """Layer-wise probes: every SSL member (module ssl) on every scene task."""
-    return [layer_scores_file(m, t) for m, t in layer_probe_pairs(PLAN)]
+def layer_probe_scores():
+    """Every layer-wise probe's scores: each per-layer member (ModelSpec.per_layer) on each
+    scene task (rule probe_layers)."""
+    return target_layer_probe_scores(PLAN)
 
 
 def final_outputs():
@@ -89,7 +94,7 @@ def final_outputs():
     The scores are targets too: reports/ is committed, so a fresh clone has the reports
     but not the results behind them, and must still plan the whole DAG."""
     scores = [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks]
-    scores += layer_scores_files()
+    scores += layer_probe_scores()
     return scores + report_outputs() + ["reports/plots/scores.csv"]
 
 
@@ -111,12 +116,7 @@ def published_md5(wildcards):
 
 def mirror_file(wildcards):
     """A local mirror's archive is an input of its download (the demo mirror is built first)."""
-    return [f"{PLAN.mirror}/{archive_name(wildcards.task, int(wildcards.arate))}"] if LOCAL_MIRROR else []
-
-
-
-def standin_dir(model):
-    return f"data/models/{model}"
+    return [mirror_archive(PLAN.mirror, wildcards.task, wildcards.arate)] if LOCAL_MIRROR else []
 
 
 def load_options(model):
@@ -129,16 +129,16 @@ def load_options(model):
 
 # Report phase: what the figures draw (hearflow.targets, shared with the dvc.yaml generator).
 TASK_FACTS = task_facts(PLAN.catalog, list(PLAN.tasks))
-FIGURES = config["report"]["figures"]
 REPORT = report_figures(config, PLAN)
 TSNE_MODELS = REPORT["tsne_models"]
 TSNE_TASKS = REPORT["tsne_tasks"]
 ABLATIONS = REPORT["ablations"]
 
 
-def layer_score_files():
-    """The layer-wise probe scores the layer-curve figure draws (report.figures.layer_curves)."""
-    return REPORT["layer_files"]
+def layer_curve_scores():
+    """The layer-wise probe scores the layer-curve figure and report.html draw: all of
+    layer_probe_scores() with report.figures.layer_curves on, none with it off."""
+    return REPORT["layer_curve_scores"]
 
 
 def all_scores():

@@ -5,10 +5,10 @@ if PLAN.suite == "demo":
 
     rule demo_archive:
         output:
-            f"{PLAN.mirror}/hear2021-{{task}}-48000.tar.gz",
+            mirror_archive(PLAN.mirror, "{task}"),
         params:
-            seed=config["seed"],
-            scale=config["demo"]["scale"],
+            **settings("seed", "demo.scale"),
+        threads: job_threads("demo_archive")
         resources:
             mem_mb=job_mem_mb("demo_archive"),
             runtime=job_runtime("demo_archive"),
@@ -24,12 +24,16 @@ rule download:
     input:
         mirror_file,
     output:
-        "data/archives/hear2021-{task}-{arate}.tar.gz",
+        archive_file("{task}", "{arate}"),
     params:
         url=lambda w: archive_url(PLAN.mirror, w.task, int(w.arate)),
         lock=PLAN.checksums,
         lock_key=lock_key,
         md5=published_md5,
+        # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
+        **reads("suites.{suite}.archive_rates", "suites.{suite}.mirror", "suites.{suite}.catalog"),
+        **reads("seed", "demo.scale", when={"suite": "demo"}),
+    threads: job_threads("download")
     resources:
         mem_mb=job_mem_mb("download"),
         runtime=job_runtime("download"),
@@ -44,14 +48,16 @@ rule download:
 
 rule extract:
     input:
-        "data/archives/hear2021-{task}-{arate}.tar.gz",
+        archive_file("{task}", "{arate}"),
     output:
-        directory("data/tasks/{arate}/{task}"),
+        directory(task_dir("{arate}", "{task}")),
     params:
         # the 48 kHz folder is the resampling source and stays whole (resample caps); a
         # folder taken from its own archive keeps the subset resampling would keep
         max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
         seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
+        **reads("suites.{suite}.max_clips_per_split", "seed"),
+    threads: job_threads("extract")
     resources:
         mem_mb=job_mem_mb("extract"),
         runtime=job_runtime("extract", 0),
@@ -65,13 +71,12 @@ rule extract:
 
 rule resample:
     input:
-        "data/tasks/48000/{task}",
+        task_dir(ARCHIVE_RATE, "{task}"),
     output:
-        directory("data/tasks/{rate}/{task}"),
+        directory(task_dir("{rate}", "{task}")),
     params:
-        max_clips_per_split=PLAN.max_clips_per_split,
-        seed=config["seed"],
-    threads: 2
+        **settings("suites.{suite}.max_clips_per_split", "seed"),
+    threads: job_threads("resample")
     resources:
         mem_mb=job_mem_mb("resample"),
         runtime=job_runtime("resample", 0),

@@ -3,10 +3,10 @@
 
 rule standin:
     output:
-        directory("data/models/{model}"),
+        directory(standin_dir("{model}")),
     params:
-        spec=lambda w: PLAN.models[w.model]["standin"],
-        seed=config["seed"],
+        **settings("seed", spec="models.{model}.standin"),
+    threads: job_threads("standin")
     resources:
         mem_mb=job_mem_mb("standin"),
         runtime=job_runtime("standin"),
@@ -23,16 +23,12 @@ rule embed:
         task=lambda w: task_dir(PLAN.rate(w.model), w.task),
         checkpoint=lambda w: [standin_dir(w.model)] if "standin" in PLAN.models[w.model] else [],
     output:
-        directory("results/members/{model}/{task}"),
+        directory(member_dir("{model}", "{task}")),
     params:
-        module=lambda w: PLAN.models[w.model]["module"],
-        options=lambda w: load_options(w.model),
-        batch_size=PLAN.embed["batch_size"],
-        max_padding=PLAN.embed["max_padding"],
-        max_batch_seconds=PLAN.embed["max_batch_seconds"],
-        precision=PLAN.embed["precision"],
-        device=PLAN.embed["device"],
-        scene_groups=PLAN.embed["scene_groups"],
+        options=lambda w: load_options(w.model),  # the stand-in's checkpoint folder added
+        **reads("models.{model}.options", "models.{model}.standin"),
+        **settings("models.{model}.module", "embed.batch_size", "embed.max_padding", "embed.max_batch_seconds",
+                   "embed.precision", "embed.device", "embed.scene_groups"),
     threads: embed_threads
     resources:
         gpu=lambda w: embed_request(w.model)["gpu"],

@@ -5,12 +5,15 @@ rule ensemble:
     input:
         lambda w: [member_dir(m.model, w.task) for m in PLAN.configs[w.cfg].members],
     output:
-        directory("results/configs/{cfg}/{task}"),
+        directory(config_dir("{cfg}", "{task}")),
     params:
+        # the configuration as the plan resolved it: the suite's substitutes, the default dim
         views=lambda w: [m.view for m in PLAN.configs[w.cfg].members],
         combine=lambda w: PLAN.configs[w.cfg].combine,
         dim=lambda w: PLAN.configs[w.cfg].dim,
         pooling=lambda w: PLAN.configs[w.cfg].pooling,
+        **reads("configs.{cfg}"),
+    threads: job_threads("ensemble")
     resources:
         mem_mb=job_mem_mb("ensemble"),
         runtime=job_runtime("ensemble"),

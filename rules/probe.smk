@@ -1,20 +1,15 @@
 # Probe phase: the HEAR downstream protocol per (configuration, task), and layer-wise
-# linear probing of every SSL member's per-layer scene embeddings per (model, task).
+# linear probing of every per-layer member's per-layer scene embeddings per (model, task).
 
 
 rule probe:
     input:
-        "results/configs/{cfg}/{task}",
+        config_dir("{cfg}", "{task}"),
     output:
-        "results/probe/{cfg}/{task}/scores.json",
+        scores_file("{cfg}", "{task}"),
     params:
-        engine=PLAN.probe["engine"],
-        grid=PLAN.probe["grid"],
-        max_grid_points=PLAN.probe["max_grid_points"],
-        linear=PLAN.probe["linear"],
-        heareval_python=PLAN.probe["heareval_python"],
-        device=PLAN.probe["device"],
-        seed=config["seed"],
+        **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
+                   "probe.device", "seed"),
     threads: job_threads("probe")
     resources:
         mem_mb=job_mem_mb("probe"),
@@ -36,15 +31,11 @@ rule probe_layers:
     input:
         lambda w: member_dir(w.model, w.task),
     output:
-        "results/probe_layers/{model}/{task}/scores.json",
+        layer_scores_file("{model}", "{task}"),
     params:
-        engine=PLAN.probe["layers"]["engine"],
-        linear=PLAN.probe["linear"],
-        # the MLP grid matters to the native engine only (dvc.yaml lists it likewise)
-        grid=PLAN.probe["grid"] if PLAN.probe["layers"]["engine"] == "native" else None,
-        max_grid_points=PLAN.probe["max_grid_points"] if PLAN.probe["layers"]["engine"] == "native" else None,
-        device=PLAN.probe["device"],
-        seed=config["seed"],
+        **settings("probe.layers.engine", "probe.linear", "probe.device", "seed"),
+        # the MLP grid matters to the native engine only
+        **settings("probe.grid", "probe.max_grid_points", when={"probe.layers.engine": "native"}),
     threads: job_threads("probe_layers")
     resources:
         mem_mb=job_mem_mb("probe_layers"),
@@ -59,4 +50,4 @@ rule probe_layers:
 
 rule probe_layers_all:
     input:
-        layer_scores_files(),
+        layer_probe_scores(),

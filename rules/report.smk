@@ -6,6 +6,7 @@ rule metrics:
         all_scores(),
     output:
         "reports/metrics.json",
+    threads: job_threads("metrics")
     resources:
         mem_mb=job_mem_mb("metrics"),
         runtime=job_runtime("metrics"),
@@ -30,7 +31,9 @@ rule table:
         configs=lambda w: PLAN.tables[w.table],
         tasks=list(PLAN.tasks),
         evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
-        suite=PLAN.suite,
+        **settings("suite"),
+        **reads("report.tables"),
+    threads: job_threads("table")
     resources:
         mem_mb=job_mem_mb("table"),
         runtime=job_runtime("table"),
@@ -55,7 +58,8 @@ rule figure_scores:
     params:
         configs=list(PLAN.configs),
         facts=TASK_FACTS,
-        suite=PLAN.suite,
+        **settings("suite"),
+    threads: job_threads("figure_scores")
     resources:
         mem_mb=job_mem_mb("figure_scores"),
         runtime=job_runtime("figure_scores"),
@@ -80,7 +84,9 @@ rule figure_ablations:
     params:
         pairs=ABLATIONS,
         facts=TASK_FACTS,
-        suite=PLAN.suite,
+        **settings("suite"),
+        **reads("report.figures.ablations"),
+    threads: job_threads("figure_ablations")
     resources:
         mem_mb=job_mem_mb("figure_ablations"),
         runtime=job_runtime("figure_ablations"),
@@ -102,11 +108,9 @@ rule figure_tsne:
         data="reports/plots/tsne_fusion.csv",
     params:
         members={m: {t: member_dir(m, t) for t in TSNE_TASKS} for m in TSNE_MODELS},
-        points_per_task=FIGURES["tsne"]["points_per_task"],
-        perplexity=FIGURES["tsne"]["perplexity"],
-        seed=config["seed"],
-        suite=PLAN.suite,
-    threads: 2
+        **settings("report.figures.tsne.points_per_task", "report.figures.tsne.perplexity", "seed", "suite"),
+        **reads("report.figures.tsne.models", "report.figures.tsne.exclude_tasks"),
+    threads: job_threads("figure_tsne")
     resources:
         mem_mb=job_mem_mb("figure_tsne"),
         runtime=job_runtime("figure_tsne"),
@@ -120,14 +124,15 @@ rule figure_tsne:
 
 rule figure_layers:
     input:
-        layer_score_files(),
+        layer_curve_scores(),
     output:
         png="reports/figures/layer_curves.png",
         pdf="reports/figures/layer_curves.pdf",
         caption="reports/figures/layer_curves.txt",
         data="reports/plots/layer_curves.csv",
     params:
-        suite=PLAN.suite,
+        **settings("suite"),
+    threads: job_threads("figure_layers")
     resources:
         mem_mb=job_mem_mb("figure_layers"),
         runtime=job_runtime("figure_layers"),
@@ -146,13 +151,15 @@ rule report_html:
         captions=[f"reports/figures/{f}.txt" for f in figure_names()],
         scores=all_scores(),
         members=[member_dir(m, t) for m in PLAN.models for t in PLAN.tasks],
-        layers=layer_score_files(),
+        layers=layer_curve_scores(),
     output:
         "reports/report.html",
     params:
-        config=config,
-        suite=PLAN.suite,
+        config=config,  # shown in the page: every key
         snakemake_metadata=".snakemake/metadata",
+        **settings("suite"),
+        **reads("*"),
+    threads: job_threads("report_html")
     resources:
         mem_mb=job_mem_mb("report_html"),
         runtime=job_runtime("report_html"),
@@ -171,9 +178,10 @@ rule report_all:
 
 rule score_plot:
     input:
-        [scores_file(cfg, task) for cfg in PLAN.configs for task in PLAN.tasks],
+        all_scores(),
     output:
         "reports/plots/scores.csv",
+    threads: job_threads("score_plot")
     resources:
         mem_mb=job_mem_mb("score_plot"),
         runtime=job_runtime("score_plot"),

@@ -49,7 +49,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import simtask
+from hearflow import data, simtask
 from hearflow.hear import KFOLD_SPLIT_MODES
 from tests.conftest import ROOT, copy_checkout, serve_folder
 
@@ -199,7 +199,7 @@ def mirror(tmp_path):
     """The 20 synthetic archives on an HTTP server on 127.0.0.1 (a thread, stopped at the end)."""
     folder = tmp_path / "mirror"
     for task in TASKS:
-        simtask.build_archive(fixture_bytes(task), task, folder / simtask.archive_name(task), **sim_settings(task))
+        simtask.build_archive(fixture_bytes(task), task, folder / data.archive_name(task), **sim_settings(task))
     with serve_folder(folder) as (url, requested):
         yield url, folder, requested
 
@@ -215,7 +215,7 @@ def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mir
     catalog = yaml.safe_load((ROOT / "catalog" / "hear2021.yaml").read_text())
     for task, facts in catalog["tasks"].items():  # published md5 (Beehive): the synthetic archives'
         if facts["md5"]:
-            facts["md5"] = _md5(folder / simtask.archive_name(task))
+            facts["md5"] = _md5(folder / data.archive_name(task))
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     lock = tmp_path / "conformance.lock"
     override = {
@@ -240,7 +240,7 @@ def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mir
         pytest.fail(f"snakemake failed after {wall:.0f} s:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}")
 
     # fetched over HTTP once each, verified and recorded in the temporary lock
-    archives = {simtask.archive_name(t) for t in TASKS}
+    archives = {data.archive_name(t) for t in TASKS}
     assert sorted(requested) == sorted(archives)
     assert json.loads(lock.read_text()) == {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in archives

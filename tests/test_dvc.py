@@ -164,7 +164,9 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
         assert data_deps == upstream, name
         code_deps = set(st["deps"]) - data_deps
         assert all((repo / d).is_file() for d in code_deps), name
-        missing = [k for k in st.get("params", []) if k not in flat]
+        keys = [k for k in st.get("params", []) if not isinstance(k, dict)]  # {params.yaml: None}: every key
+        assert all(k == {"params.yaml": None} for k in st.get("params", []) if isinstance(k, dict)), name
+        missing = [k for k in keys if k not in flat]
         assert not missing, (name, missing)
     if suite == "demo":
         assert sum(n.startswith("data-") for n in stages) == 4
@@ -206,6 +208,24 @@ def test_repro_runs_everything_then_nothing(built):
     assert json.loads((repo / "reports" / "metrics.json").read_text()).keys() == set(CONFIGS)
     again = _dvc(repo, "repro")
     assert _ran(again) == []
+    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
+
+
+@pytest.mark.e2e
+def test_editing_embed_py_changes_embed_stages_only(built):
+    """After a change to embed.py, `dvc status` names the embedding stages and no other: the
+    probe stages depend on the embeddings' content, not on embedding code."""
+    repo, _ = built
+    embed = repo / "src" / "hearflow" / "embed.py"
+    text = embed.read_text()
+    try:
+        embed.write_text(text + "\n# a comment: a new version of the file\n")
+        status = json.loads(_dvc(repo, "status", "--json").stdout)
+    finally:
+        embed.write_text(text)
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert set(status) == {n for n in stages if n.startswith("embed-")}
+    assert all(change == [{"changed deps": {"src/hearflow/embed.py": "modified"}}] for change in status.values())
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
 
 

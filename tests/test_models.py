@@ -1,4 +1,5 @@
-"""HEAR-API properties of every model module, on bundled CREPE weights and tiny stand-ins."""
+"""HEAR-API properties of every model module of the registry, on the small offline instances
+each declares (`SPEC.examples`: bundled CREPE weights, tiny stand-ins), and module-specific checks."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow.models import crepe, logmel, passt, ssl
+from hearflow.models import EmbeddingModel, ModelModule, check_model, crepe, import_module, logmel, registry, ssl
 from hearflow.models.common import select_layer
-from tests.conftest import PASST_TINY
 
 SR = 16000
+EXAMPLES = [(name, example) for name, entry in registry().items() for example in entry.spec.examples]
 
 
 def _audio(n: int, seconds: float, seed: int = 0, sr: int = SR) -> torch.Tensor:
@@ -20,16 +21,30 @@ def _audio(n: int, seconds: float, seed: int = 0, sr: int = SR) -> torch.Tensor:
     return (0.4 * torch.sin(2 * torch.pi * f0 * t) + 0.05 * torch.randn(n, t.numel(), generator=g)).float()
 
 
-@pytest.fixture(scope="module", params=["crepe_tiny", "wav2vec2", "hubert", "logmel", "passt"])
-def loaded(request, standins, passt_weights):
-    """(module, model) pairs for every HEAR-API module."""
-    if request.param == "passt":
-        return passt, passt.load_model(weights=str(passt_weights), arch=PASST_TINY, device="cpu")
-    if request.param == "crepe_tiny":
-        return crepe, crepe.load_model(capacity="tiny", device="cpu")
-    if request.param == "logmel":
-        return logmel, logmel.load_model(device="cpu")
-    return ssl, ssl.load_model(checkpoint=str(standins[request.param]), layer="fusion", device="cpu")
+@pytest.fixture(scope="module", params=EXAMPLES, ids=[f"{m}-{e}" for m, e in EXAMPLES])
+def loaded(request, tmp_path_factory):
+    """(module, model) for every example instance of every registered model module."""
+    name, example = request.param
+    mod = import_module(name)
+    options = mod.example(example, tmp_path_factory.mktemp(f"{name}-{example}"))
+    return mod, check_model(mod.load_model(**options), name)
+
+
+def test_every_model_module_keeps_the_contract(loaded):
+    """The module and its model have every member of the declared protocols (what the
+    embedding job uses without defaults); the SPEC's facts hold for the loaded model."""
+    mod, model = loaded
+    assert isinstance(mod, ModelModule) and isinstance(model, EmbeddingModel)
+    assert model.sample_rate == mod.SPEC.sample_rate
+    assert mod.SPEC.per_layer == (model.num_hidden_states > 1)
+    assert model.min_samples >= 1 and isinstance(model.pads_exactly, bool)
+
+
+def test_registry_lists_the_model_files_that_declare_a_spec():
+    """Each src/hearflow/models/*.py with a module-level `SPEC = ModelSpec(...)`, read without
+    importing it; shared code (common, standin) is no model module."""
+    assert set(registry()) == {"crepe", "logmel", "passt", "ssl"}
+    assert registry()["ssl"].spec.per_layer and registry()["logmel"].spec.sample_rate == 32000
 
 
 def test_timestamp_embeddings_shapes_dtype_finite(loaded):

@@ -27,8 +27,8 @@ def _seconds(path) -> float:
 
 def test_archive_is_deterministic_and_unpacks_like_the_public_ones(tmp_path):
     task = "esc50-v2.0.0-full"
-    a = simtask.build_archive(_meta(task), task, tmp_path / "a" / simtask.archive_name(task), seed=3)
-    b = simtask.build_archive(_meta(task), task, tmp_path / "b" / simtask.archive_name(task), seed=3)
+    a = simtask.build_archive(_meta(task), task, tmp_path / "a" / data.archive_name(task), seed=3)
+    b = simtask.build_archive(_meta(task), task, tmp_path / "b" / data.archive_name(task), seed=3)
     assert a.name == data.archive_name(task) and a.read_bytes() == b.read_bytes()
     other = simtask.build_archive(_meta(task), task, tmp_path / "c.tar.gz", seed=4)
     assert other.read_bytes() != a.read_bytes()

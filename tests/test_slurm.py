@@ -20,6 +20,7 @@ import yaml
 
 from hearflow import resources as res
 from hearflow.config import ParamsError, validate_params
+from hearflow.rules import job_rules
 from hearflow.smk import RECORD_PREFIX, read_records
 from tests.conftest import ROOT
 from tests.test_workflow import REDUCED, SNAKEMAKE, _copy_repo, _snakemake
@@ -82,13 +83,15 @@ def test_resource_keys_are_validated(section, key, message):
 
 
 def test_job_rules_are_the_rules_that_run_scripts():
+    """The rules `resources.jobs` sizes (from the rule registry) are every rule with a script but
+    embed (sized per model), found here by a plain text split of the rule files."""
     text = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
     script_rules = set()
     for block in text.split("rule ")[1:]:
         name = block.split(":", 1)[0].strip()
         if "script:" in block.split("\nrule ")[0]:
             script_rules.add(name)
-    assert script_rules - {"embed"} == set(res.JOB_RULES)
+    assert script_rules - {"embed"} == set(job_rules())
 
 
 def test_every_job_records_its_slurm_job_id_in_its_log(tmp_path, monkeypatch):
@@ -140,7 +143,7 @@ def test_hear2021_plan_asks_gpus_for_embeddings_only(tmp_path):
     assert mems == {res.request(spec["embed"], m)["mem_mb"] for m in ("hubert_xlarge", "hubert_large", "crepe_full", "logmel", "passt")}
     assert {"download", "extract", "resample", "ensemble", "probe", "metrics", "table"} <= set(planned)
     for rule, jobs in planned.items():
-        if rule in res.JOB_RULES:
+        if rule in job_rules():
             assert all("gpu" not in r for r in jobs), rule  # CPU-only rules ask for no GPU
             assert all(r["mem_mb"] == str(res.request(spec["jobs"], rule)["mem_mb"]) for r in jobs), rule
     # runtimes that follow the audio are known once the audio exists: "<TBD>" while planning

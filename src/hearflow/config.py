@@ -4,6 +4,8 @@ Imports nothing heavy: Snakemake calls this at parse time, `snakemake -n` stays 
 
     params = load_params("params.yaml")          # validated, or ParamsError naming the key
     plan = make_plan(params)                     # the active suite, substitutes applied
+    setting(params, "probe.grid")                # a key as the active suite sees it
+    key_sources(params, "probe.grid")            # the params.yaml keys behind it (DVC params)
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from pathlib import Path
 import yaml
 
 from hearflow.catalog import SelectionError, load_catalog, select_tasks
-from hearflow.resources import JOB_RULES
+from hearflow.models import model_spec, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "params.schema.yaml"
-# Input sample rate of each model module (logmel: its `sample_rate` option, this default).
-MODULE_RATES = {"ssl": 16000, "crepe": 16000, "logmel": 32000, "passt": 32000}
+# Sections a suite may override (suites.<suite>.overrides.<section>): read them through setting().
+OVERRIDABLE = ("probe", "ensemble", "embed")
 
 
 class ParamsError(ValueError):
@@ -30,7 +32,10 @@ class ParamsError(ValueError):
 
 @cache
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    """The params schema, its `model_module` enum filled from the model registry."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["$defs"]["model_module"]["enum"] = sorted(registry())
+    return schema
 
 
 def _where(path) -> str:
@@ -83,9 +88,11 @@ def validate_params(params: dict) -> None:
     for key in params["resources"]["embed"]:
         if key != "default" and key not in models:
             problems.append(f"resources.embed.{key}: unknown model {key!r} (models: {sorted(models)})")
+    from hearflow.rules import job_rules
+
     for key in params["resources"]["jobs"]:
-        if key != "default" and key not in JOB_RULES:
-            problems.append(f"resources.jobs.{key}: unknown rule {key!r} (rules: {sorted(JOB_RULES)})")
+        if key != "default" and key not in job_rules():
+            problems.append(f"resources.jobs.{key}: unknown rule {key!r} (rules: {sorted(job_rules())})")
     for table, names in params["report"]["tables"].items():
         for i, c in enumerate(names):
             if c not in configs:
@@ -135,7 +142,9 @@ class Member:
 
 
 @dataclass(frozen=True)
-class Config:
+class EmbeddingConfig:
+    """One embedding configuration (params `configs.<name>`, a row of the paper's tables)."""
+
     name: str
     members: tuple[Member, ...]
     combine: str
@@ -155,14 +164,14 @@ class Plan:
     mirror: str
     checksums: str
     models: dict        # name -> spec, only the models the configs use
-    configs: dict       # name -> Config, members with substitutes applied
+    configs: dict       # name -> EmbeddingConfig, members with substitutes applied
     probe: dict
     embed: dict
     tables: dict
 
     def rate(self, model: str) -> int:
         spec = self.models[model]
-        return int(spec["options"].get("sample_rate", MODULE_RATES[spec["module"]]))
+        return int(spec["options"].get("sample_rate", model_spec(spec["module"]).sample_rate))
 
     @property
     def rates(self) -> tuple[int, ...]:
@@ -173,14 +182,14 @@ def make_plan(params: dict) -> Plan:
     """Resolve the active suite: substitute models, apply the suite's overrides."""
     name = params["suite"]
     suite = params["suites"][name]
-    settings = deep_merge({k: params[k] for k in ("probe", "ensemble", "embed")}, suite["overrides"])
+    settings = {section: setting(params, section) for section in OVERRIDABLE}
     subs = suite["substitutes"]
     configs = {}
     for cname in suite["configs"]:
         cfg = params["configs"][cname]
         members = tuple(Member(subs.get(m["model"], m["model"]), m["layer"]) for m in cfg["members"])
         dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
-        configs[cname] = Config(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
+        configs[cname] = EmbeddingConfig(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
     used = sorted({m.model for c in configs.values() for m in c.members})
     tables = {
         t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()
@@ -199,3 +208,76 @@ def make_plan(params: dict) -> Plan:
         embed=settings["embed"],
         tables={t: names for t, names in tables.items() if names},
     )
+
+
+# --- keys: what a rule reads (rules/common.smk `settings`, hearflow.rules) -------------------
+
+_MISSING = object()
+
+
+def _get(d, parts):
+    for p in parts:
+        if not (isinstance(d, dict) and p in d):
+            return _MISSING
+        d = d[p]
+    return d
+
+
+def setting(params: dict, key: str):
+    """The value of a dotted params key as the active suite sees it: a key of an overridable
+    section (probe, ensemble, embed) with the suite's overrides merged in. KeyError if absent."""
+    parts = key.split(".")
+    value = _get(params, parts)
+    if parts[0] in OVERRIDABLE:
+        over = _get(params["suites"][params["suite"]]["overrides"], parts)
+        if over is not _MISSING:
+            value = deep_merge(value, over) if isinstance(value, dict) and isinstance(over, dict) else over
+    if value is _MISSING:
+        raise KeyError(f"params: no key {key!r}")
+    return value
+
+
+def has_setting(params: dict, key: str) -> bool:
+    try:
+        setting(params, key)
+    except KeyError:
+        return False
+    return True
+
+
+def key_sources(params: dict, key: str) -> list[str]:
+    """The params.yaml keys the value of `setting(params, key)` is made of, for DVC `params:`.
+
+    A key the suite overrides (in part) is listed leaf by leaf, each overridden leaf as its
+    `suites.<suite>.overrides...` key; `configs.<name>` also brings the suite's substitutes of
+    its members and, when it takes the default, `ensemble.dim` (what make_plan builds it from).
+    """
+    suite = params["suite"]
+    parts = key.split(".")
+    out = []
+    if parts[0] in OVERRIDABLE:
+        base = _get(params, parts)
+        over = _get(params["suites"][suite]["overrides"], parts)
+        opath = f"suites.{suite}.overrides.{key}"
+
+        def walk(b, o, bpath, opath):
+            if not (isinstance(b, dict) and isinstance(o, dict)):
+                yield opath
+                return
+            for k, v in b.items():
+                if k in o:
+                    yield from walk(v, o[k], f"{bpath}.{k}", f"{opath}.{k}")
+                else:
+                    yield f"{bpath}.{k}"
+            yield from (f"{opath}.{k}" for k in o if k not in b)
+
+        out = [key] if over is _MISSING else list(walk(base, over, key, opath))
+    else:
+        out = [key]
+    if parts[0] == "configs" and len(parts) == 2:
+        cfg = params["configs"][parts[1]]
+        subs = params["suites"][suite]["substitutes"]
+        out += [f"suites.{suite}.substitutes.{m['model']}" for m in cfg["members"] if m["model"] in subs]
+        if cfg["combine"] != "single" and "dim" not in cfg:
+            out += key_sources(params, "ensemble.dim")
+    return out

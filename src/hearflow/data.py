@@ -32,11 +32,11 @@ import zlib
 from pathlib import Path
 
 from hearflow import hear
+from hearflow.hear import ARCHIVE_RATE
 from hearflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_RATE = 48000
 CHUNK = 1 << 20
 
 
@@ -52,9 +52,10 @@ class UnsafeArchiveError(RuntimeError):
     """An archive member would land outside its task folder."""
 
 
-def archive_name(task: str, rate: int = ARCHIVE_RATE) -> str:
-    """The archive name of a HEAR 2021 task at `rate` Hz (the public ones: 48 kHz)."""
-    return f"hear2021-{task}-{int(rate)}.tar.gz"
+def archive_name(task: str, rate: int | str = ARCHIVE_RATE) -> str:
+    """The archive name of a HEAR 2021 task at `rate` Hz (the public ones: 48 kHz); either
+    may be a wildcard pattern ("{task}", "{arate}")."""
+    return f"hear2021-{task}-{rate}.tar.gz"
 
 
 def archive_url(mirror: str, task: str, rate: int = ARCHIVE_RATE) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hearflow.hear import KFOLD_SPLIT_MODES, write_vocabulary
+from hearflow.hear import ARCHIVE_RATE, KFOLD_SPLIT_MODES, write_vocabulary
 from hearflow.io import atomic_path, write_json
 
 DEMO_TASKS: tuple[str, ...] = (
@@ -43,7 +43,7 @@ DEMO_TASKS: tuple[str, ...] = (
     "demo_mixtures-v1-full",
     "demo_events-v1-full",
 )
-SAMPLE_RATE = 48000
+SAMPLE_RATE = ARCHIVE_RATE  # demo archives are packed like the public ones
 _GZIP_LEVEL = 1  # noisy PCM barely compresses (level 6 saves <1%); higher levels only cost time
 
 # A clip maker takes the split's random stream and the class index the clip must contain

@@ -10,17 +10,21 @@ rules allowed (`--allowed-rules`), so a stage can never rebuild another stage's 
 without the mtime trigger (DVC has already decided by content that the stage must run). Stage
 commands name no executor: `SNAKEMAKE_PROFILE=profiles/slurm dvc repro` keeps every hash.
 
-Deps are exactly the upstream outputs plus the code the stage's rules run (their rule file,
-`script:` adapters and the hearflow modules these import, found by parsing them); params are
-exactly the keys those rules read, with a suite override listed instead of the key it
-overrides. Which stages exist depends on `suite`, `suites.<suite>.{tasks,configs,substitutes,
-overrides}`, `models` and `configs`: after changing those, regenerate (a test fails otherwise).
+Which rules a stage runs, their rule files, scripts and params keys come from the rule registry
+(hearflow.rules: each rule's entry in rules/<phase>.smk), an embedding stage's model module from
+the model registry (hearflow.models). Deps are exactly the upstream outputs plus the code the
+stage's rules run (their rule file, `script:` adapters and the hearflow modules these import,
+found by parsing them); params are exactly the keys those rules read, with a suite override
+listed instead of the key it overrides. Which stages exist depends on `suite`,
+`suites.<suite>.{tasks,configs,substitutes,overrides}`, `models` and `configs`: after changing
+those, regenerate (a test fails otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import os
 import sys
 import time
@@ -28,79 +32,24 @@ from pathlib import Path
 
 import yaml
 
-from hearflow.config import ROOT, Plan, load_params, make_plan
-from hearflow.data import ARCHIVE_RATE, archive_name
-from hearflow.targets import layer_probe_pairs, layer_scores_file, report_figures, report_outputs
+from hearflow.config import ROOT, Plan, key_sources, load_params, make_plan
+from hearflow.hear import ARCHIVE_RATE
+from hearflow.models import registry as model_registry
+from hearflow.rules import ALL_KEYS, RuleSpec, rule_registry
+from hearflow.targets import (
+    archive_file, config_dir, layer_probe_pairs, layer_scores_file, member_dir, mirror_archive, report_figures,
+    report_outputs, scores_file, standin_dir, task_dir,
+)
 
 SNAKEMAKE = "snakemake --rerun-triggers params input code software-env"
+PARAMS_FILE = "params.yaml"
 HEADER = (
     "# Generated from params.yaml by `python -m hearflow.dvcgen`: do not edit, regenerate.\n"
     "# Each stage runs Snakemake on its own targets with only its own rules, without the mtime\n"
     "# trigger and without executor flags: pick an executor with SNAKEMAKE_PROFILE\n"
     "# (e.g. `SNAKEMAKE_PROFILE=profiles/slurm dvc repro`); stage hashes stay the same.\n"
 )
-# The `script:` adapter of every rule that runs code (rules without one only aggregate).
-RULE_SCRIPTS = {
-    "demo_archive": "scripts/demo_archive.py",
-    "download": "scripts/download.py",
-    "extract": "scripts/extract.py",
-    "resample": "scripts/resample.py",
-    "standin": "scripts/standin.py",
-    "embed": "scripts/embed.py",
-    "ensemble": "scripts/ensemble.py",
-    "probe": "scripts/probe.py",
-    "metrics": "scripts/metrics.py",
-    "table": "scripts/table.py",
-    "score_plot": "scripts/score_plot.py",
-    "probe_layers": "scripts/probe_layers.py",
-    "figure_scores": "scripts/figure_scores.py",
-    "figure_ablations": "scripts/figure_ablations.py",
-    "figure_tsne": "scripts/figure_tsne.py",
-    "figure_layers": "scripts/figure_layers.py",
-    "report_html": "scripts/report_html.py",
-}
-RULE_FILES = {
-    "demo_archive": "rules/data.smk",
-    "download": "rules/data.smk",
-    "extract": "rules/data.smk",
-    "resample": "rules/data.smk",
-    "standin": "rules/embed.smk",
-    "embed": "rules/embed.smk",
-    "ensemble": "rules/ensemble.smk",
-    "probe": "rules/probe.smk",
-    "metrics": "rules/report.smk",
-    "table": "rules/report.smk",
-    "score_plot": "rules/report.smk",
-    "probe_layers": "rules/probe.smk",
-    "figure_scores": "rules/report.smk",
-    "figure_ablations": "rules/report.smk",
-    "figure_tsne": "rules/report.smk",
-    "figure_layers": "rules/report.smk",
-    "report_html": "rules/report.smk",
-}
 SCORE_PLOT = "reports/plots/scores.csv"
-
-
-# Output layout; the same paths as the helpers in rules/common.smk (a test compares the
-# stages with the jobs of `snakemake -n`, so the two cannot drift apart).
-def task_dir(rate: int, task: str) -> str:
-    return f"data/tasks/{rate}/{task}"
-
-
-def member_dir(model: str, task: str) -> str:
-    return f"results/members/{model}/{task}"
-
-
-def config_dir(cfg: str, task: str) -> str:
-    return f"results/configs/{cfg}/{task}"
-
-
-def scores_file(cfg: str, task: str) -> str:
-    return f"results/probe/{cfg}/{task}/scores.json"
-
-
-def standin_dir(model: str) -> str:
-    return f"data/models/{model}"
 
 
 def stage_name(*parts: str) -> str:
@@ -123,6 +72,21 @@ def _module_file(module: str, root: Path) -> Path | None:
     return None
 
 
+@functools.cache
+def _imported(path: Path, stamp: tuple[int, int]) -> tuple[str, ...]:
+    """The hearflow modules a file imports anywhere (lazy imports too), with their packages
+    (importing `hearflow.models.ssl` runs `hearflow/models/__init__.py` first). `stamp`
+    (mtime, size) keys the cache to the file's version."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    parts = [n.split(".") for n in names if n == "hearflow" or n.startswith("hearflow.")]
+    return tuple(dict.fromkeys(".".join(p[:i]) for p in parts for i in range(1, len(p) + 1)))
+
+
 def code_files(scripts: list[str], extra_modules: list[str] = (), root: Path = ROOT) -> list[str]:
     """The scripts plus every hearflow module they import, transitively (lazy imports too)."""
     todo = [root / s for s in scripts] + [_module_file(m, root) for m in extra_modules]
@@ -132,53 +96,45 @@ def code_files(scripts: list[str], extra_modules: list[str] = (), root: Path = R
         if path is None or path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for name in names:
-                if name == "hearflow" or name.startswith("hearflow."):
-                    todo.append(_module_file(name, root))
+        st = path.stat()
+        todo += [_module_file(name, root) for name in _imported(path, (st.st_mtime_ns, st.st_size))]
     return sorted(p.relative_to(root).as_posix() for p in seen)
 
 
-def setting_keys(params: dict, section: str, suite: str, keys: list[str] | None = None) -> list[str]:
-    """Params keys behind a setting the suite may override (probe, ensemble, embed): each leaf
-    as `<section>.<key>`, or as `suites.<suite>.overrides.<section>.<key>` where overridden."""
-    overrides = params["suites"][suite]["overrides"].get(section, {})
-
-    def walk(base: dict, over: dict, bpath: str, opath: str):
-        for k, v in base.items():
-            if isinstance(v, dict) and isinstance(over.get(k), dict):
-                yield from walk(v, over[k], f"{bpath}.{k}", f"{opath}.{k}")
-            elif k in over:
-                yield f"{opath}.{k}"
-            else:
-                yield f"{bpath}.{k}"
-        for k in over:
-            if k not in base:
-                yield f"{opath}.{k}"
-
-    base = params[section]
-    if keys is not None:
-        base = {k: base[k] for k in keys if k in base}
-        overrides = {k: overrides[k] for k in keys if k in overrides}
-    return list(walk(base, overrides, section, f"suites.{suite}.overrides.{section}"))
+def params_keys(rules: list[RuleSpec], params: dict, **wildcards: str) -> list:
+    """DVC `params:` of a stage running `rules` for these wildcard values: every key the
+    rules read (hearflow.rules), each as the params.yaml keys behind it (a suite override
+    instead of the key it overrides); the whole params file where a rule reads every key."""
+    keys: list[str] = []
+    for rule in rules:
+        for read in rule.reads:
+            if read.key == ALL_KEYS:
+                return [{PARAMS_FILE: None}]
+            if read.applies(params):
+                keys += key_sources(params, read.resolve(params, wildcards))
+    flat = _flat_keys(params)
+    return sorted(k for k in set(keys) if k in flat)  # keys a job of another model lacks (standin)
 
 
-def _stage(rules: list[str], targets: list[str], deps: list[str], params: list[str], *, root: Path,
-           extra_modules: list[str] = (), outs=None, metrics=None, plots=None) -> dict:
-    code = sorted({RULE_FILES[r] for r in rules}) + code_files(
-        [RULE_SCRIPTS[r] for r in rules if r in RULE_SCRIPTS], extra_modules, root
-    )
+def _flat_keys(d: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in d.items():
+        out.add(prefix + str(k))
+        if isinstance(v, dict):
+            out |= _flat_keys(v, f"{prefix}{k}.")
+    return out
+
+
+def _stage(rules: list[RuleSpec], targets: list[str], deps: list[str], params: dict, *, root: Path,
+           wildcards: dict | None = None, extra_modules: list[str] = (), outs=None, metrics=None, plots=None) -> dict:
+    code = sorted({r.file for r in rules}) + code_files([r.script for r in rules if r.script], extra_modules, root)
     stage = {
-        "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(rules)} -- {' '.join(targets)}",
+        "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(r.name for r in rules)} -- {' '.join(targets)}",
         "deps": list(deps) + code,
     }
-    if params:
-        stage["params"] = sorted(set(params))
+    keys = params_keys(rules, params, **(wildcards or {}))
+    if keys:
+        stage["params"] = keys
     outs = outs if outs is not None else list(targets)
     if outs:
         stage["outs"] = outs
@@ -190,11 +146,16 @@ def _stage(rules: list[str], targets: list[str], deps: list[str], params: list[s
 
 
 def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
-    """The DVC stages of the active suite, in DAG order."""
+    """The DVC stages of the active suite, in DAG order. What each stage runs, reads and
+    depends on comes from the rule registry (hearflow.rules) and the model registry."""
     plan: Plan = make_plan(params)
-    suite_key = f"suites.{plan.suite}"
+    rules = rule_registry(root)
     demo = plan.suite == "demo"
     out = _UniqueStages()
+
+    def phase(name: str) -> list[RuleSpec]:
+        """The rules of a phase that run a script in this suite (rules/<phase>.smk order)."""
+        return [r for r in rules.values() if r.phase == name and r.script and r.exists_in(plan.suite)]
 
     archive_rates = sorted(set(params["suites"][plan.suite].get("archive_rates", [ARCHIVE_RATE])))
     resampled = [r for r in plan.rates if r not in archive_rates]
@@ -202,72 +163,54 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     # archive_rates come from their own archives; the rest are resampled.
     direct = ([ARCHIVE_RATE] if resampled or ARCHIVE_RATE in plan.rates else [])
     direct += [r for r in plan.rates if r in archive_rates and r != ARCHIVE_RATE]
+    data_rules = [r for r in phase("data") if resampled or r.name != "resample"]
     for task in plan.tasks:
-        rules = (["demo_archive"] if demo else []) + ["download", "extract"] + (["resample"] if resampled else [])
-        targets = [f"{plan.mirror}/{archive_name(task)}"] if demo else []
+        targets = [mirror_archive(plan.mirror, task)] if demo else []
         for rate in direct:
-            targets += [f"data/archives/{archive_name(task, rate)}", task_dir(rate, task)]
+            targets += [archive_file(task, rate), task_dir(rate, task)]
         targets += [task_dir(r, task) for r in resampled]
-        keys = [f"{suite_key}.mirror", f"{suite_key}.catalog", f"{suite_key}.max_clips_per_split", "seed"]
-        keys += ["demo.scale"] if demo else []  # demo synthesis and its checksum-lock entry
-        keys += [f"{suite_key}.archive_rates"] if archive_rates != [ARCHIVE_RATE] else []
-        out[stage_name("data", task)] = _stage(rules, targets, [], keys, root=root)
+        out[stage_name("data", task)] = _stage(data_rules, targets, [], params, root=root, wildcards={"task": task})
 
     for model, spec in plan.models.items():
         if "standin" in spec:
-            keys = [f"models.{model}.standin", "seed"]
-            out[stage_name("standin", model)] = _stage(["standin"], [standin_dir(model)], [], keys, root=root)
+            out[stage_name("standin", model)] = _stage(
+                [rules["standin"]], [standin_dir(model)], [], params, root=root, wildcards={"model": model}
+            )
+    modules = model_registry(root / "src" / "hearflow" / "models")
     for model, spec in plan.models.items():
-        keys = [f"models.{model}.module", f"models.{model}.options"] + setting_keys(params, "embed", plan.suite)
-        keys += [f"models.{model}.standin"] if "standin" in spec else []
         upstream = [standin_dir(model)] if "standin" in spec else []
         for task in plan.tasks:
             out[stage_name("embed", model, task)] = _stage(
-                ["embed"], [member_dir(model, task)], [task_dir(plan.rate(model), task)] + upstream, keys,
-                root=root, extra_modules=[f"hearflow.models.{spec['module']}"],
+                [rules["embed"]], [member_dir(model, task)], [task_dir(plan.rate(model), task)] + upstream, params,
+                root=root, wildcards={"model": model, "task": task}, extra_modules=[modules[spec["module"]].module],
             )
 
-    subs = params["suites"][plan.suite]["substitutes"]
     for cfg, config in plan.configs.items():
-        raw = params["configs"][cfg]
-        keys = [f"configs.{cfg}"] + [f"{suite_key}.substitutes.{m['model']}" for m in raw["members"] if m["model"] in subs]
-        if config.combine != "single" and "dim" not in raw:
-            keys += setting_keys(params, "ensemble", plan.suite, ["dim"])
         members = sorted({m.model for m in config.members})
         deps = [member_dir(m, t) for m in members for t in plan.tasks]
         out[stage_name("ensemble", cfg)] = _stage(
-            ["ensemble"], [config_dir(cfg, t) for t in plan.tasks], deps, keys, root=root
+            [rules["ensemble"]], [config_dir(cfg, t) for t in plan.tasks], deps, params, root=root,
+            wildcards={"cfg": cfg},
         )
 
-    probe_keys = setting_keys(params, "probe", plan.suite, ["engine", "grid", "max_grid_points", "linear",
-                                                            "heareval_python", "device"]) + ["seed"]
     for cfg in plan.configs:
         out[stage_name("probe", cfg)] = _stage(
-            ["probe"], [scores_file(cfg, t) for t in plan.tasks], [config_dir(cfg, t) for t in plan.tasks],
-            probe_keys, root=root,
+            [rules["probe"]], [scores_file(cfg, t) for t in plan.tasks], [config_dir(cfg, t) for t in plan.tasks],
+            params, root=root, wildcards={"cfg": cfg},
         )
-    # The layer probes read the MLP grid only with the native engine (linear: probe.linear).
-    layer_settings = ["layers", "linear", "device"]
-    if plan.probe["layers"]["engine"] == "native":
-        layer_settings += ["grid", "max_grid_points"]
-    layer_keys = setting_keys(params, "probe", plan.suite, layer_settings) + ["seed"]
     pairs = layer_probe_pairs(plan)
     for model in dict.fromkeys(m for m, _ in pairs):
         tasks = [t for m, t in pairs if m == model]
         out[stage_name("probe_layers", model)] = _stage(
-            ["probe_layers"], [layer_scores_file(model, t) for t in tasks], [member_dir(model, t) for t in tasks],
-            layer_keys, root=root,
+            [rules["probe_layers"]], [layer_scores_file(model, t) for t in tasks], [member_dir(model, t) for t in tasks],
+            params, root=root, wildcards={"model": model},
         )
 
     scores = [scores_file(cfg, t) for cfg in plan.configs for t in plan.tasks]
     figures = report_figures(params, plan)
     files = report_outputs(plan, figures["names"])
-    rules = ["metrics", "table", "score_plot", "figure_scores", "report_html"]
-    rules += ["figure_ablations"] if "ablation_deltas" in figures["names"] else []
-    rules += ["figure_tsne"] if "tsne_fusion" in figures["names"] else []
-    rules += ["figure_layers"] if "layer_curves" in figures["names"] else []
     members = [member_dir(m, t) for m in plan.models for t in plan.tasks]  # the HTML's provenance, t-SNE
-    deps = scores + members + figures["layer_files"] + ["reports/paper/tables.csv"]
+    deps = scores + members + figures["layer_curve_scores"] + ["reports/paper/tables.csv"]
     targets = [f for kind in ("metrics", "tables", "figures", "plots", "html") for f in files[kind]]
     plot_specs = {
         SCORE_PLOT: {"x": "score", "y": "entry", "template": "bar_horizontal",
@@ -282,8 +225,7 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
                                            "title": "Layer-wise probe score per hidden state"},
     }
     out["report"] = _stage(
-        rules, targets, deps,
-        ["suite", "seed", "report"], root=root,
+        phase("report"), targets, deps, params, root=root,
         outs=[{f: {"cache": False}} for kind in ("tables", "figures", "html") for f in files[kind]],
         metrics=[{"reports/metrics.json": {"cache": False}}],
         plots=[{f: {"cache": False, **plot_specs.get(f, {})}} for f in files["plots"]],

@@ -25,14 +25,12 @@ frames unchanged (`pads_exactly`), up to `max_padding` of the batch's samples.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import platform
-import socket
 import time
 from collections import defaultdict
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +38,10 @@ from hearflow import hear
 from hearflow.audio import AudioError, clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
 from hearflow.pooling import group_view, reference_frames, time_group_bounds
+from hearflow.provenance import run_environment
+
+if TYPE_CHECKING:
+    from hearflow.models import EmbeddingModel, ModelModule
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +203,13 @@ def embed_task(
     import torch
     from tqdm import tqdm
 
-    from hearflow.models import import_module
+    from hearflow.models import check_model, import_module
 
     if precision not in PRECISIONS:
         raise ValueError(f"embed.precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     start = time.time()
     mod = import_module(module)
-    model = mod.load_model(**options, device=device)  # fails before any audio is read
+    model = check_model(mod.load_model(**options, device=device), module)  # before any audio is read
     task = hear.Task.load(task_dir)
     hear.check_task_layout(task, model.sample_rate)
     scene = not task.is_event
@@ -219,7 +221,7 @@ def embed_task(
         if precision != "float32" and dev.type == "cuda"
         else nullcontext()
     )
-    pad = max_padding if getattr(model, "pads_exactly", False) else 0.0
+    pad = max_padding if model.pads_exactly else 0.0
     budget = int(max_batch_seconds * model.sample_rate) if max_batch_seconds else None
     stats = {"clips": 0, "audio_samples": 0, "fed_samples": 0, "batches": 0}
 
@@ -302,9 +304,9 @@ def embed_task(
                 "module": module,
                 "options": options,
                 "task": task.name,
-                "checkpoint": getattr(model, "checkpoint", None),
-                **getattr(model, "provenance", {}),
-                "stand_in": bool(getattr(model, "stand_in", False)),
+                "checkpoint": model.checkpoint,
+                **model.provenance,
+                "stand_in": bool(model.stand_in),
                 "sample_rate": model.sample_rate,
                 "embedding_size": model.timestamp_embedding_size,
                 "hidden_states": n_layers,
@@ -326,7 +328,8 @@ def embed_task(
 
 
 def _embed_batch(
-    mod, model, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str, scene_groups=()
+    mod: ModelModule, model: EmbeddingModel, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str,
+    scene_groups=(),
 ) -> dict:
     """Embed one batch: {"n_layers", "per_layer" [L, n, D], "groupsN" [2, n, N * D]} (scene) or
     per clip {"last_i" [T, D], "fusion_i" [T, D], "ts_i" [T]} (event), float32 numpy."""
@@ -337,7 +340,7 @@ def _embed_batch(
         clip = read_clip(audio_dir / name, model.sample_rate)
         if len(clip) == 0:
             raise AudioError(f"{task_name}: {audio_dir / name} has no samples; re-extract the task or drop the clip")
-        minimum = getattr(model, "min_samples", 1)
+        minimum = model.min_samples
         if len(clip) < minimum:
             log.warning(
                 "%s: %s has %d samples, fewer than the model's minimum %d: zero-padded",
@@ -428,13 +431,3 @@ class ShardStore:
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def run_environment(start: float) -> dict:
-    """Where and how long a job ran (for provenance; excluded from result hashes)."""
-    return {
-        "wall_seconds": round(time.time() - start, 3),
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-    }

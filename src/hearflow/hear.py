@@ -45,6 +45,9 @@ METADATA_KEYS = (
     "evaluation",
     "splits",
 )
+# Sample rate (Hz) of HEAR 2021's public task archives (Zenodo) and of the demo suite's, so the
+# folder every other rate is resampled from.
+ARCHIVE_RATE = 48000
 EMBEDDING_TYPES = ("scene", "event")
 PREDICTION_TYPES = ("multiclass", "multilabel")
 SPLIT_MODES = ("trainvaltest", "presplit_kfold", "new_split_kfold")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hearflow.embed import run_environment
+from hearflow.provenance import run_environment
 from hearflow.io import read_json, write_json
 
 ENGINES = ("native", "heareval", "linear")

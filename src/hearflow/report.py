@@ -110,11 +110,6 @@ def format_number(metric: str, value: float | None, *, signed: bool = False) -> 
     return "+0.0" if signed and text in ("-0.0", "-0.000") else text
 
 
-def format_value(metric: str, value: float | None) -> str:
-    """A metrics.json value (fraction) as printed in the tables."""
-    return format_number(metric, to_paper_units(metric, value))
-
-
 # ------------------------------------------------------------------------------ paper values
 
 

@@ -1,6 +1,8 @@
 """What each job asks a cluster for, from params.yaml `resources` (see profiles/slurm).
 
-Embedding jobs are sized by their model (threads, memory, GPU); runtimes of jobs that read
+Embedding jobs are sized by their model (`resources.embed.<model>`: threads, memory, GPU),
+every other rule with a script by its own entry (`resources.jobs.<rule>`; which rules those
+are, the rule registry says: `hearflow.rules.job_rules()`); runtimes of jobs that read
 audio are estimated from the task's audio duration; on a retry, memory and runtime are
 multiplied by Snakemake's attempt number. Imports nothing heavy (Snakemake evaluates these
 while scheduling).
@@ -13,13 +15,9 @@ import os
 import re
 from pathlib import Path
 
-# Rules that run a script, i.e. jobs a cluster runs; `resources.jobs` may name these.
-JOB_RULES = (
-    "demo_archive", "download", "extract", "resample", "standin", "ensemble", "probe", "probe_layers",
-    "metrics", "table", "score_plot", "figure_scores", "figure_ablations", "figure_tsne", "figure_layers", "report_html",
-)
+from hearflow.hear import ARCHIVE_RATE
+
 WAV_HEADER_BYTES = 44
-ARCHIVE_RATE = 48000
 
 
 def audio_seconds(path: str | Path) -> float:

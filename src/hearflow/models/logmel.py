@@ -10,10 +10,14 @@ window, 10 ms hop, 1024-point FFT). Scene embeddings are the time mean.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch, default_device
 
+SPEC = ModelSpec(sample_rate=32000)  # load_model's default `sample_rate`, PaSST's front end
 EPS = 1e-6  # floor inside the log: silence maps to log(1e-6), not -inf
 
 
@@ -36,6 +40,7 @@ class LogMelModel(torch.nn.Module):
         if win > n_fft:
             raise ValueError(f"window of {win} samples exceeds n_fft={n_fft}")
         self.checkpoint = None  # no weights
+        self.provenance = {}
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=n_fft, win_length=win, hop_length=self.hop,
             n_mels=n_mels, center=True, power=2.0,
@@ -54,7 +59,7 @@ class LogMelModel(torch.nn.Module):
 def load_model(
     model_file_path: str = "",
     *,
-    sample_rate: int = 32000,
+    sample_rate: int = SPEC.sample_rate,
     n_mels: int = 128,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
@@ -63,6 +68,11 @@ def load_model(
 ) -> LogMelModel:
     """A log-mel front end; `model_file_path` is unused (there are no weights)."""
     return LogMelModel(sample_rate, n_mels, hop_ms, win_ms, n_fft).to(default_device(device))
+
+
+def example(name: str, folder: Path) -> dict:
+    """load_model options of the instance tests/test_models.py checks: the defaults."""
+    return {"device": "cpu"}
 
 
 @torch.no_grad()

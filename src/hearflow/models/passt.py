@@ -26,9 +26,11 @@ from urllib.parse import urlparse
 
 import torch
 
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch, collect, default_device, mean_over_time
 
-SAMPLE_RATE = 32000
+SPEC = ModelSpec(sample_rate=32000, examples=("tiny",))
+SAMPLE_RATE = SPEC.sample_rate
 DEFAULT_WEIGHTS = (
     "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt"
 )
@@ -117,6 +119,7 @@ class PasstModel(torch.nn.Module):
         self.scene_embedding_size = wrapper.scene_embedding_size
         self.timestamp_embedding_size = wrapper.timestamp_embedding_size
         self.min_samples = wrapper.timestamp_window // 2 + 1  # windows are reflect-padded by half
+        self.provenance = {}
 
     @property
     def device(self) -> torch.device:
@@ -175,6 +178,16 @@ def load_model(
     except RuntimeError as err:
         raise MissingWeightsError(f"{source}: not PaSST weights for arch {arch!r}: {err}") from err
     return PasstModel(wrapper, os.fspath(source), window_batch).to(default_device(device))
+
+
+def example(name: str, folder: Path) -> dict:
+    """load_model options of the instance tests/test_models.py checks: "tiny", a randomly
+    initialised PaSST-S layout at a fraction of the width, its weights written to `folder`."""
+    torch.manual_seed(0)
+    arch = {"embed_dim": 64, "depth": 2, "num_heads": 2}
+    path = Path(folder) / "passt-tiny-random.pt"
+    torch.save(build_network(arch).net.state_dict(), path)
+    return {"weights": str(path), "arch": arch, "device": "cpu"}
 
 
 @torch.no_grad()

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import os
 from math import prod
+from pathlib import Path
 
 import torch
 
+from hearflow.models import ModelSpec
 from hearflow.models.common import (
     Layer,
     as_batch,
@@ -43,7 +45,8 @@ from hearflow.models.common import (
     select_layer,
 )
 
-SAMPLE_RATE = 16000
+SPEC = ModelSpec(sample_rate=16000, per_layer=True, examples=("wav2vec2", "hubert"))
+SAMPLE_RATE = SPEC.sample_rate
 HIDDEN_STATES_CONVENTION = (
     "transformers 4.x list: input embedding, layer outputs, last term = last_hidden_state "
     "(after the encoder's final LayerNorm)"
@@ -144,6 +147,48 @@ def load_model(
         ) from err
     model = SSLModel(net, name, layer, stand_in, chunk_seconds, context_seconds)
     return model.to(default_device(device))
+
+
+STANDIN_ARCHITECTURES = ("wav2vec2", "hubert")
+
+
+def standin_network(arch: str, *, seed: int, hidden_size: int, num_hidden_layers: int, conv_dim: int) -> torch.nn.Module:
+    """A seeded, randomly initialised wav2vec2/HuBERT encoder of the large checkpoints' shape
+    (layer-norm front end, stable layer norm, 400-sample window, 320-sample hop) at a fraction
+    of their width and depth: the demo suite's stand-ins (hearflow.models.standin) and SPEC.examples."""
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
+
+    if arch not in STANDIN_ARCHITECTURES:
+        raise ValueError(f"stand-in architecture must be one of {STANDIN_ARCHITECTURES}, got {arch!r}")
+    config, model = (Wav2Vec2Config, Wav2Vec2Model) if arch == "wav2vec2" else (HubertConfig, HubertModel)
+    cfg = config(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=max(1, hidden_size // 16),
+        intermediate_size=2 * hidden_size,
+        conv_dim=(conv_dim,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+    )
+    torch.manual_seed(seed)
+    return model(cfg).eval()
+
+
+def example(name: str, folder: Path) -> dict:
+    """load_model options of the instances tests/test_models.py checks: tiny seeded stand-ins
+    of the wav2vec2 and HuBERT architectures ("wav2vec2", "hubert"), saved under `folder`."""
+    path = Path(folder) / name
+    standin_network(name, seed=7, hidden_size=32, num_hidden_layers=3, conv_dim=16).save_pretrained(path)
+    return {"checkpoint": str(path), "layer": "fusion", "device": "cpu", "stand_in": True}
 
 
 def hidden_state_list(out) -> tuple[torch.Tensor, ...]:

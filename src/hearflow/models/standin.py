@@ -1,8 +1,8 @@
 """Tiny randomly initialised wav2vec2/HuBERT checkpoints: the demo suite's "untrained stand-ins".
 
 They have the architecture of the real large models (layer-norm convolutional front end,
-stable layer norm, 400-sample window, 320-sample hop) at a fraction of the width and depth,
-are saved with `save_pretrained`, and are then loaded by `hearflow.models.ssl` through
+stable layer norm, 400-sample window, 320-sample hop) at a fraction of the width and depth
+(`hearflow.models.ssl.standin_network`), are saved with `save_pretrained`, and are then loaded by `hearflow.models.ssl` through
 exactly the code path that loads the real checkpoints. Nothing they produce is a result
 about the real models: every output that uses them carries `stand_in: true`.
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 
 from hearflow.io import atomic_path
 
-ARCHITECTURES = ("wav2vec2", "hubert")
 CHECKPOINTS = Path(__file__).resolve().parents[3] / "catalog" / "checkpoints.yaml"
 _NOT_CONFIG = ("model_type", "hidden_states")  # catalog facts that are no config keys
 
@@ -39,33 +38,6 @@ def architecture_config(checkpoint: str):
     return cls(**{k: v for k, v in facts.items() if k not in _NOT_CONFIG})
 
 
-def standin_config(arch: str, *, hidden_size: int, num_hidden_layers: int, conv_dim: int):
-    """A `transformers` config for a tiny model of the large models' shape."""
-    from transformers import HubertConfig, Wav2Vec2Config
-
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"stand-in architecture must be one of {ARCHITECTURES}, got {arch!r}")
-    cls = Wav2Vec2Config if arch == "wav2vec2" else HubertConfig
-    return cls(
-        hidden_size=hidden_size,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=max(1, hidden_size // 16),
-        intermediate_size=2 * hidden_size,
-        conv_dim=(conv_dim,) * 7,
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-        conv_stride=(5, 2, 2, 2, 2, 2, 2),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        layerdrop=0.0,
-    )
-
-
 def build_standin(
     arch: str,
     out_dir: str | Path,
@@ -76,14 +48,9 @@ def build_standin(
     conv_dim: int = 32,
 ) -> Path:
     """Write a seeded, randomly initialised checkpoint folder (config + safetensors)."""
-    import torch
-    from transformers import HubertModel, Wav2Vec2Model
+    from hearflow.models.ssl import standin_network
 
-    cfg = standin_config(
-        arch, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, conv_dim=conv_dim
-    )
-    torch.manual_seed(seed)
-    net = (Wav2Vec2Model if arch == "wav2vec2" else HubertModel)(cfg).eval()
+    net = standin_network(arch, seed=seed, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, conv_dim=conv_dim)
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         net.save_pretrained(tmp)
