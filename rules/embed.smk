@@ -5,6 +5,7 @@ rule standin:
     output:
         directory(standin_dir("{model}")),
     params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("seed", spec="models.{model}.standin"),
     threads: job_threads("standin")
     resources:
@@ -25,6 +26,7 @@ rule embed:
     output:
         directory(member_dir("{model}", "{task}")),
     params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         options=lambda w: load_options(w.model),  # the stand-in's checkpoint folder added
         **reads("models.{model}.options", "models.{model}.standin"),
         **settings("models.{model}.module", "embed.batch_size", "embed.max_padding", "embed.max_batch_seconds",

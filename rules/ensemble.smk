@@ -7,6 +7,7 @@ rule ensemble:
     output:
         directory(config_dir("{cfg}", "{task}")),
     params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         # the configuration as the plan resolved it: the suite's substitutes, the default dim
         views=lambda w: [m.view for m in PLAN.configs[w.cfg].members],
         combine=lambda w: PLAN.configs[w.cfg].combine,

@@ -8,6 +8,7 @@ rule probe:
     output:
         scores_file("{cfg}", "{task}"),
     params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
                    "probe.device", "seed"),
     threads: job_threads("probe")
@@ -33,6 +34,7 @@ rule probe_layers:
     output:
         layer_scores_file("{model}", "{task}"),
     params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("probe.layers.engine", "probe.linear", "probe.device", "seed"),
         # the MLP grid matters to the native engine only
         **settings("probe.grid", "probe.max_grid_points", when={"probe.layers.engine": "native"}),

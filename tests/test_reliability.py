@@ -19,6 +19,7 @@ import soundfile as sf
 from hearflow import data, hear
 from hearflow.audio import AudioError, read_clip
 from hearflow.embed import embed_task, shard_dir
+from hearflow.provenance import read_run_records
 from tests.conftest import ROOT, make_task
 
 CREPE = {"module": "crepe", "options": {"capacity": "tiny"}}
@@ -145,8 +146,9 @@ def test_truncated_archive_names_the_archive_and_the_fix(tmp_path):
 # ------------------------------------------------------------------ killed jobs and resuming
 
 _EMBED_SCRIPT = """
-import sys
+import logging, sys
 from pathlib import Path
+logging.basicConfig(level=logging.INFO)
 from hearflow.embed import embed_task
 embed_task(Path(sys.argv[1]), Path(sys.argv[2]), module="crepe", options={"capacity": "tiny"},
            batch_size=1, progress=False)
@@ -181,8 +183,9 @@ def test_sigkilled_embedding_job_resumes_from_its_shards(tmp_path):
 
     rerun = _run_embed(task.root, out)
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read()
-    prov = json.loads((out / "provenance.json").read_text())
-    assert prov["shards_reused"] == finished and prov["shards_computed"] == total - finished
+    [record] = read_run_records(rerun.stderr.read())  # the job's log, not its result (issue 18)
+    assert record["shards_reused"] == finished and record["shards_computed"] == total - finished
+    assert (out / "provenance.json").read_bytes() == (tmp_path / "uninterrupted" / "provenance.json").read_bytes()
     assert not shard_dir(out).exists() and not list(tmp_path.glob(".out.*.tmp"))
     for view in ("last", "fusion"):
         for split in durations:
@@ -191,15 +194,17 @@ def test_sigkilled_embedding_job_resumes_from_its_shards(tmp_path):
                 assert (out / view / name).read_bytes() == (tmp_path / "uninterrupted" / view / name).read_bytes()
 
 
-def test_shards_from_other_settings_are_not_reused(tmp_path):
+def test_shards_from_other_settings_are_not_reused(tmp_path, caplog):
     task = make_task(tmp_path / "t")
     stale = shard_dir(tmp_path / "out")
     stale.mkdir()
     (stale / "manifest.json").write_text('{"module": "ssl"}')
     np.savez(stale / "train-000000.npz", names=np.array(["000.wav"]), n_layers=np.array(1),
              per_layer=np.full((1, 1, 256), 7.0, np.float32))
-    out = _embed(task, tmp_path / "out", batch_size=1)
-    assert json.loads((out / "provenance.json").read_text())["shards_reused"] == 0
+    with caplog.at_level(logging.INFO, logger="hearflow"):
+        out = _embed(task, tmp_path / "out", batch_size=1)
+    [record] = read_run_records(caplog.text)
+    assert record["shards_reused"] == 0 and record["shards_computed"] == 8  # 4 + 2 + 2 clips, one a batch
     assert not (hear.read_embeddings(out / "last", "train") == 7.0).all()
 
 

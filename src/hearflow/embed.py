@@ -10,7 +10,7 @@ Writes, in heareval's format (one directory per view, each a complete embedding 
     <out>/layers/<NN>/    scene tasks only: time mean of hidden state NN (layer analysis)
     <out>/groupsNN/{last,fusion}/  scene tasks only, for each N of `scene_groups`: the means
                           of N equal time groups joined group-major, [N * D] (hearflow.pooling)
-    <out>/provenance.json model, options, stand-in flag, wall time, host, Slurm job
+    <out>/provenance.json model, options, checkpoint revision, stand-in flag, numerics
 
 Scene tasks are embedded with the model's scene settings (CREPE: 250 ms hop), event tasks
 with its timestamp settings (CREPE: 50 ms hop); each task needs only one of the two.
@@ -38,7 +38,7 @@ from hearflow import hear
 from hearflow.audio import AudioError, clip_frames, read_clip
 from hearflow.io import atomic_path, write_json
 from hearflow.pooling import group_view, reference_frames, time_group_bounds
-from hearflow.provenance import run_environment
+from hearflow.provenance import log_run, result_provenance
 
 if TYPE_CHECKING:
     from hearflow.models import EmbeddingModel, ModelModule
@@ -317,11 +317,10 @@ def embed_task(
                 "batches": stats["batches"],
                 "padding_waste": round(1.0 - stats["audio_samples"] / fed, 6) if fed else 0.0,
                 "audio_seconds": round(stats["audio_samples"] / model.sample_rate, 3),
-                "shards_reused": shards.reused,
-                "shards_computed": shards.computed,
-                **run_environment(start),
+                **result_provenance(),
             },
         )
+        log_run(task.name, start, shards_reused=shards.reused, shards_computed=shards.computed)
     shards.clear()  # the output is complete: partial results are no longer needed
     log.info("%s: %d batches computed, %d reused from an interrupted run", task.name, shards.computed, shards.reused)
     return out_dir

@@ -104,36 +104,36 @@ def snakemake_job_times(metadata_dir: Path, root: Path) -> dict[str, dict]:
 
 
 def gather_provenance(score_files: list[Path], member_dirs: list[Path], layer_files: list[Path] = ()) -> dict:
-    """Models, checkpoints, engines, seeds and recorded compute time per phase."""
+    """Models, checkpoints, engines, seeds and numerics settings the results record (no host
+    or wall time: those are in the job logs, so results hash the same on every machine)."""
     models: dict[str, dict] = {}
-    compute = {"embed": 0.0, "probe": 0.0, "probe_layers": 0.0}
-    counts = {"embed": 0, "probe": 0, "probe_layers": 0}
-    hosts = set()
+    numerics = set()
     for d in member_dirs:
         prov = read_json(Path(d) / "provenance.json")
         models.setdefault(prov["model"], {
             k: prov.get(k) for k in ("model", "module", "checkpoint", "stand_in", "embedding_size", "hidden_states", "sample_rate")
         })
-        compute["embed"] += float(prov.get("wall_seconds") or 0.0)
-        counts["embed"] += 1
-        hosts.add(prov.get("host"))
+        numerics.add(_numerics_label(prov.get("numerics")))
     engines, seeds = set(), set()
-    for phase, files in (("probe", score_files), ("probe_layers", layer_files)):
+    for files in (score_files, layer_files):
         for f in files:
             s = read_json(f)
             engines.add(s.get("engine"))
             seeds.add(s.get("seed"))
-            prov = s.get("provenance", {})
-            compute[phase] += float(prov.get("wall_seconds") or s.get("wall_seconds") or 0.0)
-            counts[phase] += 1
-            hosts.add(prov.get("host"))
+            numerics.add(_numerics_label(s.get("provenance", {}).get("numerics")))
     return {
         "models": sorted(models.values(), key=lambda m: m["model"]),
         "engines": sorted(str(e) for e in engines if e is not None),
         "seeds": sorted(s for s in seeds if s is not None),
-        "compute_seconds": {p: {"jobs": counts[p], "seconds": round(compute[p], 3)} for p in compute if counts[p]},
-        "hosts": sorted(str(h) for h in hosts if h),
+        "numerics": sorted(n for n in numerics if n),
     }
+
+
+def _numerics_label(record: dict | None) -> str | None:
+    """"reproducible, 2 threads" from a numerics record (hearflow.numerics.record)."""
+    if not record:
+        return None
+    return f"{record['mode']}, {record['threads']} thread{'s' if record['threads'] != 1 else ''}"
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -210,7 +210,7 @@ def render_report(
         ("suite", suite),
         ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
         ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
-        ("hosts", ", ".join(provenance["hosts"]) or "n/a"),
+        ("numerics", "; ".join(provenance["numerics"]) or "not recorded"),
     ]))
     model_rows = "".join(
         "<tr>" + "".join(f'<td class="key">{esc(str(m.get(k)))}</td>' for k in
@@ -222,17 +222,15 @@ def render_report(
                                               "hidden states", "sample rate (Hz)")) + f"</tr></thead><tbody>{model_rows}</tbody></table>")
     phase_rows = []
     for phase in PHASE_ORDER:
-        comp, jobs = provenance["compute_seconds"].get(phase), job_times.get(phase)
-        if comp or jobs:
-            cells = [str(jobs["jobs"]) if jobs else "", f"{jobs['seconds']:.1f}" if jobs else "not recorded",
-                     str(comp["jobs"]) if comp else "", f"{comp['seconds']:.1f}" if comp else "not recorded"]
-            phase_rows.append(f'<tr><td class="key">{phase}</td>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        jobs = job_times.get(phase)
+        if jobs:
+            phase_rows.append(f'<tr><td class="key">{phase}</td><td>{jobs["jobs"]}</td><td>{jobs["seconds"]:.1f}</td></tr>')
     parts.append(
         '<h3>Wall time per phase</h3><p class="legend">Snakemake job time: end minus start of each job '
-        "(.snakemake/metadata, queueing and environment set-up included), summed; compute time: what the "
-        "jobs themselves recorded in provenance.json / scores.json, summed. Sums over jobs, not elapsed time.</p>"
+        "(.snakemake/metadata, queueing and environment set-up included), summed over jobs, not elapsed "
+        "time. What each job itself took, and on which host, is in its log under logs/.</p>"
         '<table id="wall-time"><thead><tr><th class="key">phase</th><th>Snakemake jobs</th><th>job time (s)</th>'
-        f'<th>recorded jobs</th><th>compute time (s)</th></tr></thead><tbody>{"".join(phase_rows)}</tbody></table>'
+        f'</tr></thead><tbody>{"".join(phase_rows)}</tbody></table>'
     )
     parts.append(f'<h2 id="params">Parameters</h2><p class="legend">The configuration this run used '
                  f'(params.yaml merged with command-line overrides).</p><pre>{esc(params_text)}</pre>')
