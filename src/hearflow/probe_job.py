@@ -3,9 +3,9 @@
     run_probe(Path("results/configs/logmel/demo_tones-v1-full"), Path("scores.json"), engine="native", ...)
     run_layer_probe(Path("results/members/hubert_standin/demo_tones-v1-full"), Path("scores.json"), ...)
 
-Engines (params `probe.engine`): `native` (hearflow.probe: heareval's protocol, grid points
-trained together), `heareval` (the official kit's runner in its own virtualenv,
-hearflow.probe_heareval), `linear` (ARCH-style linear probe, hearflow.probe_linear).
+Engines (params `probe.engine`) are hearflow.probe.ENGINES: `native` (heareval's protocol,
+grid points trained together), `heareval` (the official kit's runner in its own
+virtualenv), `linear` (ARCH-style linear probe).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from hearflow.embed import run_environment
 from hearflow.io import read_json, write_json
+from hearflow.probe import ProbeSettings, probe_dirs
 
-ENGINES = ("native", "heareval", "linear")
-LAYER_ENGINES = ("linear", "native")
+LAYER_ENGINES = ("linear", "native")  # the engines of layer-wise probing (params probe.layers.engine)
 
 
 def probe_dir(
@@ -32,25 +32,10 @@ def probe_dir(
     device: str | None = None,
     log: Path | None = None,
 ) -> dict:
-    """One engine's result on one embedding dir (the schema of hearflow.probe.probe_task)."""
-    if engine not in ENGINES:
-        raise ValueError(f"probe.engine {engine!r} is not available; choose one of {ENGINES}")
-    if engine == "native":
-        from hearflow.probe import probe_task
-
-        return probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device)
-    if engine == "linear":
-        from hearflow.probe_linear import linear_probe
-
-        return linear_probe(emb_dir, seed=seed, device=device, **(linear or {}))
-    from hearflow.probe_heareval import heareval_probe
-
-    if not heareval_python:
-        raise ValueError("probe.engine heareval needs probe.heareval_python (the heareval venv's python)")
-    return heareval_probe(
-        emb_dir, python=heareval_python, grid=grid, max_grid_points=max_grid_points,
-        seed=seed, device=device, log=log,
-    )  # fmt: skip
+    """One engine's result on one embedding dir (hearflow.probe.protocol.engine_result)."""
+    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear,
+                             heareval_python=heareval_python, log=log)  # fmt: skip
+    return probe_dirs(engine, [emb_dir], settings)[0]
 
 
 def run_probe(emb_dir: Path, out: Path, **engine_args) -> dict:
@@ -89,16 +74,8 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
             f"{member_dir}: no per-layer views (layers/NN); they are written for scene tasks "
             "of multi-layer models only (hearflow.embed)"
         )
-    if engine == "linear":
-        from hearflow.probe_linear import linear_probe
-
-        results = linear_probe(dirs, seed=seed, device=device, **(linear or {}))
-    else:
-        from hearflow.probe import probe_task
-
-        results = [
-            probe_task(d, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device) for d in dirs
-        ]
+    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear)
+    results = probe_dirs(engine, dirs, settings)
     metadata = read_json(dirs[0] / "task_metadata.json")
     metric = metadata["evaluation"][0]
     provenance = member_dir / "provenance.json"
