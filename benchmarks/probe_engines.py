@@ -4,7 +4,7 @@
     python benchmarks/probe_engines.py [--threads 1] [--seeds 5] [--heareval-runs 3] [--scale 1.0]   # reduced grid
     python benchmarks/probe_engines.py --grid hear --seeds 1 --heareval-runs 1  # HEAR's own grid
 
-Both engines probe the four demo tasks (log-mel embeddings, hearflow.probe_compare) with
+Both engines probe the four demo tasks (log-mel embeddings, benchmarks/probe_compare.py) with
 the same grid and the same number of cores N (--threads): heareval with N torch threads,
 the native engine with N single-threaded worker processes (probe_task's default). heareval
 runs --heareval-runs times (seed 42; its scores must agree, its time is the median), the
@@ -62,7 +62,7 @@ def versions() -> dict:
 def native_import_seconds() -> float:
     """Wall time of a fresh process that imports what a native probe job imports."""
     start = time.time()
-    subprocess.run([sys.executable, "-c", "import hearflow.probe, heareval.score, sklearn.model_selection, pandas"],
+    subprocess.run([sys.executable, "-c", "import hearflow.probe.native, heareval.score, sklearn.model_selection, pandas"],
                    check=True, capture_output=True)  # fmt: skip
     return time.time() - start
 
@@ -84,8 +84,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import heareval.score  # noqa: F401  imported once per process (a Snakemake job: once per job)
 
+    from probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine  # beside this script
+
     from hearflow.probe import DEFAULT_GRID
-    from hearflow.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
 
     # grid=None is heareval's default grid (probe.DEFAULT_GRID), of which it tries 8 points
     grid, points = (PARITY_GRID, 4) if args.grid == "parity" else (None, 8)

@@ -12,7 +12,7 @@ def main(smk):
         engine=smk.params.engine, grid=dict(smk.params.grid),
         max_grid_points=smk.params.max_grid_points, seed=smk.params.seed,
         linear=dict(smk.params.linear), heareval_python=smk.params.heareval_python,
-        device=smk.params.device, log=Path(smk.log[0]).with_suffix(".heareval.log"),
+        device=smk.params.device, workers=smk.threads, log=Path(smk.log[0]).with_suffix(".heareval.log"),
     )
 
 

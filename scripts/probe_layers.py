@@ -13,7 +13,7 @@ def main(smk):
         # grid settings are None unless the layer engine is native (rules/probe.smk)
         grid=dict(smk.params.grid) if smk.params.grid else None,
         max_grid_points=smk.params.max_grid_points or 8,
-        device=smk.params.device,
+        device=smk.params.device, workers=smk.threads,
     )
 
 

@@ -109,7 +109,7 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
 
     from hearflow import hear
     from hearflow.demo import DEMO_TASKS
-    from hearflow.probe_compare import demo_embeddings, run_engine
+    from benchmarks.probe_compare import demo_embeddings, run_engine
 
     # A quarter of the demo's clips, but half for the mixtures: at a quarter their validation
     # splits hold 12 clips, where the validation mAP of several points saturates and a tie

@@ -18,20 +18,9 @@ from sklearn.model_selection import ParameterGrid
 
 from hearflow.hear import Task, labels_at_timestamps, write_split, write_vocabulary
 from hearflow.io import write_json
-from hearflow.probe import (
-    DEFAULT_GRID,
-    FullyConnectedPrediction,
-    StackedMLP,
-    _StackedOptimizer,
-    bernoulli_keep,
-    data_splits,
-    events_from_frames,
-    expand_grid,
-    keep_freed_memory,
-    member_seeds,
-    probe_task,
-    task_grid,
-)
+from hearflow.probe import DEFAULT_GRID, data_splits, events_from_frames, expand_grid, probe_task, task_grid
+from hearflow.probe.kernels import bernoulli_keep, keep_freed_memory
+from hearflow.probe.stacked import FullyConnectedPrediction, StackedMLP, StackedOptimizer, member_seeds
 
 # One small grid point: trains in well under a second per split on CPU.
 TINY_GRID = {
@@ -440,7 +429,7 @@ def test_stacked_members_train_as_independent_heareval_models(shape, optim):
     for conf, (init, _) in zip(confs, seeds, strict=True):
         torch.manual_seed(init)  # as StackedMLP.build initialises each member
         singles.append(FullyConnectedPrediction(6, 4, conf))
-    optimizer = _StackedOptimizer(stack, [c["lr"] for c in confs], optim)
+    optimizer = StackedOptimizer(stack, [c["lr"] for c in confs], optim)
     optims = [
         (torch.optim.Adam if optim == "adam" else torch.optim.SGD)(m.parameters(), lr=c["lr"])
         for m, c in zip(singles, confs, strict=True)
@@ -483,7 +472,7 @@ def test_a_member_trains_the_same_in_any_stack(norm):
     models = [StackedMLP.build(6, 4, confs, "cpu", seeds)]
     models += [StackedMLP.build(6, 4, [c], "cpu", [s]) for c, s in zip(confs, seeds, strict=True)]
     lrs = [[c["lr"] for c in confs]] + [[c["lr"]] for c in confs]
-    optimizers = [_StackedOptimizer(m, lr, "adam") for m, lr in zip(models, lrs, strict=True)]
+    optimizers = [StackedOptimizer(m, lr, "adam") for m, lr in zip(models, lrs, strict=True)]
     rng = np.random.default_rng(0)
     for _ in range(6):
         x = torch.from_numpy(rng.normal(size=(32, 6)).astype(np.float32))
@@ -509,11 +498,11 @@ def test_a_member_trains_the_same_in_any_stack(norm):
 
 
 def test_onednn_linear_equals_matmul_forward_and_backward():
-    """Seeded single members on the CPU multiply through oneDNN (_Linear): the products and
-    gradients of torch.matmul, up to float rounding."""
-    import hearflow.probe as native
+    """Seeded single members on the CPU multiply through oneDNN (OneDNNLinear): the products
+    and gradients of torch.matmul, up to float rounding."""
+    from hearflow.probe import kernels
 
-    assert torch.backends.mkldnn.is_available() and native._onednn_linear() is not None  # the fast path is live
+    assert torch.backends.mkldnn.is_available() and kernels.onednn_linear() is not None  # the fast path is live
     gen = torch.Generator().manual_seed(0)
     for rows, dims, out in [(37, 5, 3), (300, 64, 256), (1024, 256, 3), (590, 256, 256)]:
         for input_grad in (True, False):
@@ -522,7 +511,7 @@ def test_onednn_linear_equals_matmul_forward_and_backward():
             b = torch.randn(out, generator=gen)
             grad = torch.randn(rows, out, generator=gen)
             leaves = [[t.clone().requires_grad_(k > 0 or input_grad) for k, t in enumerate((x, w, b))] for _ in range(2)]
-            fast = native._Linear.apply(*leaves[0])
+            fast = kernels.OneDNNLinear.apply(*leaves[0])
             reference = torch.matmul(leaves[1][0], leaves[1][1]) + leaves[1][2]
             fast.backward(grad)
             reference.backward(grad)
@@ -537,11 +526,11 @@ def test_onednn_linear_equals_matmul_forward_and_backward():
 def test_seeded_cpu_members_multiply_through_onednn_and_a_one_point_grid_does_not(tmp_path, monkeypatch):
     """A one-point grid keeps torch.matmul, the kernels of heareval's nn.Linear (its exact
     equality with heareval: tests/test_probe_engines.py); several points use oneDNN."""
-    import hearflow.probe as native
+    from hearflow.probe import kernels
 
     calls = []
-    op = native._onednn_linear()
-    monkeypatch.setattr(native, "_onednn_linear", lambda: lambda *args: calls.append(args[0].shape) or op(*args))
+    op = kernels.onednn_linear()
+    monkeypatch.setattr(kernels, "onednn_linear", lambda: lambda *args: calls.append(args[0].shape) or op(*args))
     emb = event_task(tmp_path / "events")
     probe_task(emb, grid=TINY_GRID, max_grid_points=1, device="cpu", workers=1)
     assert calls == []
@@ -569,9 +558,9 @@ def test_bernoulli_keep_drops_each_entry_with_probability_p(p):
 def test_result_does_not_depend_on_the_worker_count(tmp_path, monkeypatch):
     """Grid points and re-trainings in forked workers: the same result as in one process,
     on a k-fold task (re-trainings) and an event task, with dropout."""
-    import hearflow.probe as native
+    from hearflow.probe import native, schedule
 
-    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)  # fork however small the grid
+    monkeypatch.setattr(schedule, "FORK_MIN_FLOPS", 0.0)  # fork however small the grid
     pids = tmp_path / "pids"
     fit = native._Trainer.fit
 
@@ -604,9 +593,9 @@ def test_a_fork_takes_further_jobs_while_this_process_trains(tmp_path, monkeypat
     """A run is larger than a pipe's buffer (a 256 x 256 layer is 256 KiB): this process
     reads the forks' runs while it trains, so a fork that has sent a run takes the next job
     instead of waiting in send() until this process is done."""
-    import hearflow.probe as native
+    from hearflow.probe import native, schedule
 
-    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)
+    monkeypatch.setattr(schedule, "FORK_MIN_FLOPS", 0.0)
     done = tmp_path / "done"
     fit = native._Trainer.fit
     parent = os.getpid()
@@ -631,9 +620,9 @@ def test_a_fork_takes_further_jobs_while_this_process_trains(tmp_path, monkeypat
 
 
 def test_a_failing_worker_fails_the_probe(tmp_path, monkeypatch):
-    import hearflow.probe as native
+    from hearflow.probe import native, schedule
 
-    monkeypatch.setattr(native, "_FORK_MIN_FLOPS", 0.0)
+    monkeypatch.setattr(schedule, "FORK_MIN_FLOPS", 0.0)
     fit = native._Trainer.fit
 
     def fit_failing_in_forks(self, *job):

@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow.probe import probe_task
-from hearflow.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
+from benchmarks.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
+from hearflow.probe import linear_probe, probe_task
 from hearflow.probe_job import run_layer_probe, run_probe
-from hearflow.probe_linear import linear_probe
 from tests.conftest import ROOT
 from tests.test_probe import EVENT_METRICS, TINY_GRID, event_task, scene_task
 

@@ -11,12 +11,12 @@ import shutil
 import numpy as np
 import pytest
 
+from benchmarks.probe_compare import LOGMEL_48K
 from hearflow import hear
 from hearflow.audio import resample_task
 from hearflow.demo import synthesize_task
 from hearflow.embed import embed_task
 from hearflow.probe import probe_task
-from hearflow.probe_compare import LOGMEL_48K
 
 GRID = {"hidden_layers": [1], "hidden_dim": [128], "lr": [1e-3], "initialization": ["xavier_uniform"],
         "max_epochs": [40], "patience": [5]}

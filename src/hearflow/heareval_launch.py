@@ -4,7 +4,7 @@
         --grid-json '{"lr": [0.001], ...}' --seed 42 --grid-points 8 [--gpus '[0]']
 
 Standalone: it imports heareval and its own dependencies only (never hearflow, whose pins
-differ), and is run by path by `hearflow.probe_heareval`. Everything heareval computes is
+differ), and is run by path by `hearflow.probe.heareval`. Everything heareval computes is
 its own; three patches change what it is given, not how it trains or scores:
 
 - `PARAM_GRID` becomes the grid of `--grid-json` (a complete grid: norm, initialisation
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> None:
 
     from heareval.predictions.runner import runner
 
-    # When the imports are done: hearflow.probe_heareval times the runner from here too.
+    # When the imports are done: hearflow.probe.heareval times the runner from here too.
     print(f"{IMPORTS_DONE} {time.time():.6f}", file=sys.stderr, flush=True)
     runner.main(
         [args.task_dir, "--grid-points", str(args.grid_points), "--grid", "default",

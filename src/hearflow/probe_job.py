@@ -3,9 +3,9 @@
     run_probe(Path("results/configs/logmel/demo_tones-v1-full"), Path("scores.json"), engine="native", ...)
     run_layer_probe(Path("results/members/hubert_standin/demo_tones-v1-full"), Path("scores.json"), ...)
 
-Engines (params `probe.engine`): `native` (hearflow.probe: heareval's protocol, grid points
-trained together), `heareval` (the official kit's runner in its own virtualenv,
-hearflow.probe_heareval), `linear` (ARCH-style linear probe, hearflow.probe_linear).
+Engines (params `probe.engine`) are hearflow.probe.ENGINES: `native` (heareval's protocol,
+grid points trained together), `heareval` (the official kit's runner in its own
+virtualenv), `linear` (ARCH-style linear probe).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hearflow.provenance import run_environment
 from hearflow.io import read_json, write_json
+from hearflow.provenance import log_run, result_provenance
+from hearflow.probe import ProbeSettings, probe_dirs
 
-ENGINES = ("native", "heareval", "linear")
-LAYER_ENGINES = ("linear", "native")
+LAYER_ENGINES = ("linear", "native")  # the engines of layer-wise probing (params probe.layers.engine)
 
 
 def probe_dir(
@@ -31,26 +31,14 @@ def probe_dir(
     heareval_python: str | None = None,
     device: str | None = None,
     log: Path | None = None,
+    workers: int | None = None,
 ) -> dict:
-    """One engine's result on one embedding dir (the schema of hearflow.probe.probe_task)."""
-    if engine not in ENGINES:
-        raise ValueError(f"probe.engine {engine!r} is not available; choose one of {ENGINES}")
-    if engine == "native":
-        from hearflow.probe import probe_task
-
-        return probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device)
-    if engine == "linear":
-        from hearflow.probe_linear import linear_probe
-
-        return linear_probe(emb_dir, seed=seed, device=device, **(linear or {}))
-    from hearflow.probe_heareval import heareval_probe
-
-    if not heareval_python:
-        raise ValueError("probe.engine heareval needs probe.heareval_python (the heareval venv's python)")
-    return heareval_probe(
-        emb_dir, python=heareval_python, grid=grid, max_grid_points=max_grid_points,
-        seed=seed, device=device, log=log,
-    )  # fmt: skip
+    """One engine's result on one embedding dir (hearflow.probe.protocol.engine_result).
+    `workers`: the job's cores, which the native engine's grid points share on the CPU
+    (never changes a result)."""
+    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear,
+                             heareval_python=heareval_python, log=log, workers=workers)  # fmt: skip
+    return probe_dirs(engine, [emb_dir], settings)[0]
 
 
 def run_probe(emb_dir: Path, out: Path, **engine_args) -> dict:
@@ -62,7 +50,8 @@ def run_probe(emb_dir: Path, out: Path, **engine_args) -> dict:
     scores["evaluation"] = read_json(emb_dir / "task_metadata.json")["evaluation"]  # metric order
     scores["config"] = config
     scores["stand_in"] = bool(config.get("stand_in", False))
-    scores["provenance"] = run_environment(start)
+    scores["provenance"] = result_provenance()
+    log_run(emb_dir.name, start)
     write_json(out, scores)
     return scores
 
@@ -73,7 +62,8 @@ def layer_dirs(member_dir: Path) -> list[Path]:
 
 
 def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, linear: dict | None = None,
-                    grid: dict | None = None, max_grid_points: int = 8, device: str | None = None) -> dict:  # fmt: skip
+                    grid: dict | None = None, max_grid_points: int = 8, device: str | None = None,
+                    workers: int | None = None) -> dict:  # fmt: skip
     """Probe every per-layer scene embedding of one model on one task; write `out`:
 
     {"task", "model", "metric": the task's first metric, "layers": [{"layer", "score",
@@ -89,16 +79,9 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
             f"{member_dir}: no per-layer views (layers/NN); they are written for scene tasks "
             "of multi-layer models only (hearflow.embed)"
         )
-    if engine == "linear":
-        from hearflow.probe_linear import linear_probe
-
-        results = linear_probe(dirs, seed=seed, device=device, **(linear or {}))
-    else:
-        from hearflow.probe import probe_task
-
-        results = [
-            probe_task(d, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device) for d in dirs
-        ]
+    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear,
+                             workers=workers)  # fmt: skip
+    results = probe_dirs(engine, dirs, settings)
     metadata = read_json(dirs[0] / "task_metadata.json")
     metric = metadata["evaluation"][0]
     provenance = member_dir / "provenance.json"
@@ -116,7 +99,8 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
         "seed": seed,
         "hparams": results[0]["hparams"],
         "stand_in": bool(member.get("stand_in", False)),
-        "provenance": run_environment(start),
+        "provenance": result_provenance(),
     }
+    log_run(member_dir.name, start)
     write_json(out, scores)
     return scores

@@ -11,13 +11,6 @@ import torch
 Layer = Union[str, int]  # "last" | "fusion" | a hidden-state index (0 = input embedding)
 
 
-def default_device(device: str | None = None) -> torch.device:
-    """The requested device, else CUDA when present, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def parse_layer(layer: Layer) -> Layer:
     """Normalise a layer option from params ("last", "fusion", 3, "3")."""
     if isinstance(layer, int):

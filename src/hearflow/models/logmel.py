@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from hearflow.models import ModelSpec
-from hearflow.models.common import as_batch, default_device
+from hearflow.devices import default_device
+from hearflow.models.common import as_batch
 
 SPEC = ModelSpec(sample_rate=32000)  # load_model's default `sample_rate`, PaSST's front end
 EPS = 1e-6  # floor inside the log: silence maps to log(1e-6), not -inf

@@ -27,7 +27,8 @@ from urllib.parse import urlparse
 import torch
 
 from hearflow.models import ModelSpec
-from hearflow.models.common import as_batch, collect, default_device, mean_over_time
+from hearflow.devices import default_device
+from hearflow.models.common import as_batch, collect, mean_over_time
 
 SPEC = ModelSpec(sample_rate=32000, examples=("tiny",))
 SAMPLE_RATE = SPEC.sample_rate

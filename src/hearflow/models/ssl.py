@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 
 from hearflow.models import ModelSpec
+from hearflow.devices import default_device
 from hearflow.models.common import (
     Layer,
     as_batch,
     checkpoint_revision,
     chunk_spans,
     collect,
-    default_device,
     mean_over_time,
     parse_layer,
     select_layer,

@@ -1,6 +1,6 @@
 """probe.engine: heareval — the official kit's predictions runner on our embedding dirs.
 
-    from hearflow.probe_heareval import heareval_probe
+    from hearflow.probe.heareval import heareval_probe
     result = heareval_probe(Path("results/configs/logmel/demo_tones-v1-full"),
                             python=".venv-heareval/bin/python", grid={"max_epochs": [30]})
 
@@ -9,7 +9,8 @@ requirements-heareval-runner.txt; its pins differ from ours: pytorch-lightning 1
 numpy < 2). The embedding dir is linked file by file into a scratch copy (heareval writes
 its logs, checkpoints and scores into the task dir), `heareval_launch.py` runs
 `heareval.predictions.runner` there with our grid and seed, and `test.predicted-scores.json`
-is converted to the schema of the native engine (`hearflow.probe.probe_task`).
+is converted to every engine's result (`hearflow.probe.protocol.engine_result`). Torch-free:
+heareval runs in its own process.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pathlib import Path
 
 from hearflow.heareval_launch import IMPORTS_DONE
 from hearflow.io import read_json
+from hearflow.probe.protocol import DEFAULT_GRID, data_splits, engine_result, fold_result
 
-LAUNCHER = Path(__file__).with_name("heareval_launch.py")
+# Run by path (outside this package: its folder would shadow the heareval package).
+LAUNCHER = Path(__file__).parent.parent / "heareval_launch.py"
 # Grid keys the native engine has and heareval has not; heareval runs them at these values.
 _NATIVE_ONLY = {"shuffle_train": False}
 # heareval's hparams hold str() of torch objects; map them back to our value names.
@@ -38,8 +41,6 @@ _VALUE_NAMES = {
 
 def heareval_grid(grid: dict | None) -> dict[str, list]:
     """The complete grid heareval gets: DEFAULT_GRID updated by `grid`, without native-only keys."""
-    from hearflow.probe import DEFAULT_GRID
-
     full = {k: list(v) for k, v in DEFAULT_GRID.items()}
     for key, value in (grid or {}).items():
         if key not in full:
@@ -60,12 +61,8 @@ def _value_name(value):
 
 
 def convert_scores(predicted: dict, metadata: dict, *, task: str, seed: int, grid_points: int) -> dict:
-    """heareval's test.predicted-scores.json -> the native engine's result schema. `task` is
-    the task directory's name (metadata `task_name` is shared: nsynth_pitch 5h and 50h)."""
-    import pandas as pd
-
-    from hearflow.probe import data_splits
-
+    """heareval's test.predicted-scores.json -> engine_result. `task` is the task
+    directory's name (metadata `task_name` is shared: nsynth_pitch 5h and 50h)."""
     metrics = list(metadata["evaluation"])
     folds = []
     for split in data_splits(metadata):
@@ -73,30 +70,17 @@ def convert_scores(predicted: dict, metadata: dict, *, task: str, seed: int, gri
         if key not in predicted:
             raise ValueError(f"heareval scores lack test split {key!r}; has {sorted(predicted)}")
         fold = predicted[key]
-        folds.append(
-            {
-                "test": split["test"],
-                "metrics": {m: float(fold[f"test_{m}"]) for m in metrics},
-                "best_epoch": int(fold["epoch"]),
-                "validation_score": float(fold["validation_score"]),
-            }
-        )
-    table = pd.DataFrame([f["metrics"] for f in folds])
+        folds.append(fold_result(
+            split["test"], {m: float(fold[f"test_{m}"]) for m in metrics},
+            best_epoch=int(fold["epoch"]), validation_score=float(fold["validation_score"]),
+        ))  # fmt: skip
     grid_keys = set(heareval_grid(None))
-    result = {
-        "task": task,
-        "engine": "heareval",
-        "seed": seed,
-        "metrics": {m: float(table[m].mean()) for m in metrics},
-        "metrics_std": {m: float(table[m].std()) if len(folds) > 1 else 0.0 for m in metrics},
-        "folds": folds,
-        "hparams": {k: _value_name(v) for k, v in predicted["hparams"].items() if k in grid_keys},
-        "validation_score": folds[0]["validation_score"],
-        "grid_points_tried": grid_points,
-    }
-    if metadata["embedding_type"] == "event":
-        result["postprocessing"] = dict(predicted["postprocessing"])
-    return result
+    return engine_result(
+        task, "heareval", seed, folds,
+        {k: _value_name(v) for k, v in predicted["hparams"].items() if k in grid_keys},
+        grid_points=grid_points,
+        postprocessing=dict(predicted["postprocessing"]) if metadata["embedding_type"] == "event" else None,
+    )  # fmt: skip
 
 
 def heareval_probe(
@@ -109,7 +93,7 @@ def heareval_probe(
     device: str | None = None,
     log: Path | None = None,
 ) -> dict:
-    """Run heareval's runner on a copy of `emb_dir`; the same result schema as probe_task.
+    """Run heareval's runner on a copy of `emb_dir`; engine_result, as every engine.
 
     `python` is the heareval virtualenv's interpreter. `device` "cuda" trains on GPU 0,
     anything else on the CPU (None: CUDA when the heareval environment sees one).

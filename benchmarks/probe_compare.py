@@ -1,7 +1,8 @@
-"""Probe engines side by side on the demo tasks: the parity test and the benchmark use this.
+"""Probe engines side by side on the demo tasks, for the parity tests and probe_engines.py.
 
-    dirs = demo_embeddings(Path("/tmp/cmp"), seed=42, scale=0.5)   # {task: emb_dir}
-    report = compare_engines(dirs, grid=PARITY_GRID, seeds=range(5), heareval_python=...)
+    from benchmarks.probe_compare import demo_embeddings, run_engine   # tests (pytest's rootdir on the path)
+    dirs = demo_embeddings(Path("/tmp/cmp"), seed=42, scale=0.5)       # {task: emb_dir}
+    native = run_engine("native", dirs["demo_tones-v1-full"], grid=PARITY_GRID, max_grid_points=4, seed=42)
 
 Embeddings are a log-mel front end straight on the demo's 48 kHz audio (no weights, no
 resampling: cheap and deterministic), written in heareval's format by `embed_task`.
@@ -16,6 +17,7 @@ import numpy as np
 
 from hearflow.demo import DEMO_TASKS, synthesize_task
 from hearflow.embed import embed_task
+from hearflow.probe import ProbeSettings, probe_dirs
 
 # Front end of the comparison: 64 log-mel bands at a 50 ms hop (the HEAR maximum), so
 # event tasks have few frames.
@@ -48,20 +50,10 @@ def run_engine(engine: str, emb_dir: Path, *, grid: dict | None, max_grid_points
                rng: str = "per_point") -> dict:  # fmt: skip
     """One engine's result on one embedding dir, with its wall time in "seconds" (`grid`
     None: the engine's default grid, heareval's; `rng`: the native engine's, probe_task)."""
+    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, rng=rng,
+                             heareval_python=heareval_python)  # fmt: skip
     start = time.time()
-    if engine == "native":
-        from hearflow.probe import probe_task
-
-        result = probe_task(emb_dir, grid=grid, max_grid_points=max_grid_points, seed=seed, device=device, rng=rng)
-    elif engine == "heareval":
-        from hearflow.probe_heareval import heareval_probe
-
-        result = heareval_probe(
-            emb_dir, python=heareval_python, grid=grid, max_grid_points=max_grid_points,
-            seed=seed, device=device,
-        )  # fmt: skip
-    else:
-        raise ValueError(f"engine {engine!r}: compare native or heareval")
+    [result] = probe_dirs(engine, [emb_dir], settings)
     result["seconds"] = time.time() - start
     return result
 

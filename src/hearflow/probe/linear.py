@@ -1,6 +1,6 @@
 """probe.engine: linear — ARCH-style linear probing on HEAR embedding dirs.
 
-    from hearflow.probe_linear import linear_probe
+    from hearflow.probe.linear import linear_probe
     result = linear_probe(Path("results/configs/logmel/demo_tones-v1-full"))
     per_layer = linear_probe([layer_dir(i) for i in range(13)])      # trained together
 
@@ -14,8 +14,8 @@ defaults otherwise), ExponentialLR with gamma 0.95 stepped per epoch, shuffled b
 - event tasks (ARCH has none): the same linear layer frame by frame on the timestamp
   embeddings (sigmoid + BCE), then HEAR's event post-processing, its point chosen on
   validation by the task's primary score with the kept weights.
-- splits, k-fold rotation and metrics are HEAR's (hearflow.probe.data_splits,
-  heareval.score); mean and std over folds as the native engine.
+- splits, k-fold rotation and metrics are HEAR's (hearflow.probe.protocol.data_splits,
+  heareval.score); mean and std over folds as every engine (protocol.engine_result).
 - the kept epoch is a copy of its weights (ARCH keeps a reference to the live state dict,
   so it in effect tests the last epoch).
 - several embedding dirs of one task (e.g. every layer of a model) train together as one
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hearflow.probe import data_splits, prepare
-
+from hearflow.probe.objective import prepare
+from hearflow.probe.protocol import data_splits, engine_result, fold_result
 
 
 def linear_probe(
@@ -45,11 +45,9 @@ def linear_probe(
     seed: int = 42,
     device: str | None = None,
 ) -> dict | list[dict]:
-    """Linear probes of one task's embedding dir(s); the native engine's result schema
+    """Linear probes of one task's embedding dir(s); hearflow.probe.protocol.engine_result
     ("engine": "linear", "hparams" = the settings, "validation_score" = the kept validation
     loss of the first split). A list of dirs (same task, same rows) gives a list of results."""
-    import pandas as pd
-
     single = isinstance(emb_dirs, str | Path)
     dirs = [Path(emb_dirs)] if single else [Path(d) for d in emb_dirs]
     if not dirs:
@@ -79,31 +77,17 @@ def linear_probe(
                 valid_probs = probe.activate(_forward(valid.x, weights[i], biases[i])).cpu().numpy()
                 post, _ = probe.best_postprocessing(valid_probs, valid)
             probs = probe.activate(_forward(test.x, weights[i], biases[i])).cpu().numpy()
-            fold = {
-                "test": split["test"],
-                "metrics": probe.evaluate(probs, test, probe.scores, post),
-                "best_epoch": best_epochs[i],
-                "validation_score": losses[i],
-            }
-            if post is not None:
-                fold["postprocessing"] = post
-            folds[i].append(fold)
-    results = []
-    for member_folds in folds:
-        table = pd.DataFrame([f["metrics"] for f in member_folds])
-        result = {
-            "task": probe.task.name,
-            "engine": "linear",
-            "seed": seed,
-            "metrics": {m: float(table[m].mean()) for m in table},
-            "metrics_std": {m: float(table[m].std()) if len(member_folds) > 1 else 0.0 for m in table},
-            "folds": member_folds,
-            "hparams": dict(settings),
-            "validation_score": member_folds[0]["validation_score"],
-        }
-        if probe.task.is_event:
-            result["postprocessing"] = member_folds[0]["postprocessing"]
-        results.append(result)
+            folds[i].append(fold_result(
+                split["test"], probe.evaluate(probs, test, probe.scores, post),
+                best_epoch=best_epochs[i], validation_score=losses[i], postprocessing=post,
+            ))  # fmt: skip
+    results = [
+        engine_result(
+            probe.task.name, "linear", seed, member_folds, dict(settings),
+            postprocessing=member_folds[0]["postprocessing"] if probe.task.is_event else None,
+        )  # fmt: skip
+        for member_folds in folds
+    ]
     return results[0] if single else results
 
 
