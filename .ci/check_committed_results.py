@@ -46,9 +46,13 @@ def main() -> int:
         import json
 
         old, new = json.loads(committed(rev, "reports/metrics.json")), json.loads(metrics_now)
-        diffs = [(c, t, m, old.get(c, {}).get(t, {}).get(m), v)
-                 for c, tasks in new.items() for t, ms in tasks.items() for m, v in ms.items()
-                 if old.get(c, {}).get(t, {}).get(m) != v]
+        diffs = [
+            (c, t, m, old.get(c, {}).get(t, {}).get(m), v)
+            for c, tasks in new.items()
+            for t, ms in tasks.items()
+            for m, v in ms.items()
+            if old.get(c, {}).get(t, {}).get(m) != v
+        ]
         problems.append(f"reports/metrics.json differs from {rev}'s: {len(diffs)} values")
         problems += [f"  {c} / {t} / {m}: committed {a}, now {b}" for c, t, m, a, b in diffs[:40]]
     old = embedding_digests(yaml.safe_load(committed(rev, "dvc.lock")))

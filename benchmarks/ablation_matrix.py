@@ -46,8 +46,13 @@ def main() -> None:
     needed = [f"data/tasks/{plan.rate(m)}/{t}" for m in models for t in tasks]
     needed += [f"data/models/{m}" for m in models if "standin" in plan.models[m]]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "all", *sorted(set(needed))], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "all", *sorted(set(needed))],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
     def options(model: str) -> dict:
         spec = plan.models[model]
@@ -56,9 +61,15 @@ def main() -> None:
         return dict(spec["options"])
 
     def embed(model: str, task: str, out: Path) -> None:
-        embed_task(ROOT / f"data/tasks/{plan.rate(model)}/{task}", out, module=plan.models[model]["module"],
-                   options=options(model), batch_size=plan.embed["batch_size"],
-                   scene_groups=plan.embed["scene_groups"], progress=False)
+        embed_task(
+            ROOT / f"data/tasks/{plan.rate(model)}/{task}",
+            out,
+            module=plan.models[model]["module"],
+            options=options(model),
+            batch_size=plan.embed["batch_size"],
+            scene_groups=plan.embed["scene_groups"],
+            progress=False,
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -72,10 +83,18 @@ def main() -> None:
         t_embed = time.perf_counter() - t0
         for name, cfg in plan.configs.items():
             for task in tasks:
-                views = member_views([tmp / "derive" / "members" / m.model / task for m in cfg.members],
-                                     [m.view for m in cfg.members], cfg.pooling)
-                build_config(views, tmp / "derive" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim,
-                             pooling=cfg.pooling)
+                views = member_views(
+                    [tmp / "derive" / "members" / m.model / task for m in cfg.members],
+                    [m.view for m in cfg.members],
+                    cfg.pooling,
+                )
+                build_config(
+                    views,
+                    tmp / "derive" / "configs" / name / task,
+                    combine=cfg.combine,
+                    dim=cfg.dim,
+                    pooling=cfg.pooling,
+                )
         t_derive = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -89,8 +108,13 @@ def main() -> None:
                     member_runs += 1
                     runs.append(out)
                 views = member_views(runs, [m.view for m in cfg.members], cfg.pooling)
-                build_config(views, tmp / "scratch" / "configs" / name / task, combine=cfg.combine, dim=cfg.dim,
-                             pooling=cfg.pooling)
+                build_config(
+                    views,
+                    tmp / "scratch" / "configs" / name / task,
+                    combine=cfg.combine,
+                    dim=cfg.dim,
+                    pooling=cfg.pooling,
+                )
         t_scratch = time.perf_counter() - t0
 
         identical, compared = True, 0
@@ -107,26 +131,37 @@ def main() -> None:
         "suite": plan.suite,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "configs": len(plan.configs), "tasks": tasks, "models": models,
-        "derive_seconds": round(t_derive, 2), "derive_embed_seconds": round(t_embed, 2),
+        "configs": len(plan.configs),
+        "tasks": tasks,
+        "models": models,
+        "derive_seconds": round(t_derive, 2),
+        "derive_embed_seconds": round(t_embed, 2),
         "derive_combine_seconds": round(t_derive - t_embed, 2),
         "embed_seconds_per_model": {m: round(s, 2) for m, s in embed_s.items()},
-        "scratch_seconds": round(t_scratch, 2), "scratch_member_runs": member_runs,
+        "scratch_seconds": round(t_scratch, 2),
+        "scratch_member_runs": member_runs,
         "derive_member_runs": len(models) * len(tasks),
-        "ratio": round(ratio, 2), "target": TARGET, "met": ratio >= TARGET,
-        "outputs_bit_identical": identical, "embedding_files_compared": compared,
+        "ratio": round(ratio, 2),
+        "target": TARGET,
+        "met": ratio >= TARGET,
+        "outputs_bit_identical": identical,
+        "embedding_files_compared": compared,
     }
     out = ROOT / "reports" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ablation_matrix.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     lines = [
-        "# Ablation matrix: embed once + derive vs each config from scratch", "",
+        "# Ablation matrix: embed once + derive vs each config from scratch",
+        "",
         f"`.venv/bin/python benchmarks/ablation_matrix.py` on the `{plan.suite}` suite: {len(plan.configs)} configs x "
-        f"{len(tasks)} tasks, members {', '.join(models)}.", "",
-        "| side | member embedding runs | wall (s) |", "|---|---:|---:|",
+        f"{len(tasks)} tasks, members {', '.join(models)}.",
+        "",
+        "| side | member embedding runs | wall (s) |",
+        "|---|---:|---:|",
         f"| derive (pipeline) | {result['derive_member_runs']} | {result['derive_seconds']} "
         f"(embed {result['derive_embed_seconds']}, combine {result['derive_combine_seconds']}) |",
-        f"| scratch (per config) | {member_runs} | {result['scratch_seconds']} |", "",
+        f"| scratch (per config) | {member_runs} | {result['scratch_seconds']} |",
+        "",
         f"Ratio scratch / derive: **{result['ratio']}x** (target >= {TARGET}x: {'met' if result['met'] else 'missed'}). "
         f"Outputs bit-identical: {'yes' if identical else 'NO'} ({compared} embedding files compared).",
     ]

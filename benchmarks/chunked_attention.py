@@ -61,7 +61,9 @@ def main() -> None:
     audio = clip(SECONDS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = build_standin(STANDIN["arch"], Path(tmp) / "standin", seed=42, **{k: v for k, v in STANDIN.items() if k != "arch"})
+        folder = build_standin(
+            STANDIN["arch"], Path(tmp) / "standin", seed=42, **{k: v for k, v in STANDIN.items() if k != "arch"}
+        )
         whole_model = ssl.load_model(checkpoint=str(folder), chunk_seconds=SECONDS + 1, device="cpu")
         t0 = time.perf_counter()
         whole, _ = ssl.embed_layers(audio, whole_model)
@@ -71,10 +73,20 @@ def main() -> None:
             t0 = time.perf_counter()
             chunked, _ = ssl.embed_layers(audio, model)
             seconds = time.perf_counter() - t0
-            rows.append({"chunk_seconds": chunk, "context_seconds": CONTEXT, "seconds": round(seconds, 2), **errors(whole, chunked)})
+            rows.append(
+                {
+                    "chunk_seconds": chunk,
+                    "context_seconds": CONTEXT,
+                    "seconds": round(seconds, 2),
+                    **errors(whole, chunked),
+                }
+            )
             print(rows[-1], flush=True)
     result = {
-        "clip_seconds": SECONDS, "standin": STANDIN, "whole_clip_seconds": round(whole_s, 2), "rows": rows,
+        "clip_seconds": SECONDS,
+        "standin": STANDIN,
+        "whole_clip_seconds": round(whole_s, 2),
+        "rows": rows,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()},
     }
     out = ROOT / "reports" / "benchmarks"
@@ -88,7 +100,8 @@ def main() -> None:
     ]
     lines += [
         f"| {r['chunk_seconds']:.0f} | {v} | {r[v]['max_abs']:.2e} | {r[v]['relative_l2']:.2e} | {r[v]['scene_relative_l2']:.2e} |"
-        for r in rows for v in ("last", "fusion")
+        for r in rows
+        for v in ("last", "fusion")
     ]
     write_text(out / "chunked_attention.md", "\n".join(lines) + "\n")
 

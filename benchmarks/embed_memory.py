@@ -24,7 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DURATIONS = {"10s": 10.0, "1min": 60.0, "10min": 600.0}
 MODELS = {
-    "ssl_layer_norm_384x6": {"module": "ssl", "standin": {"arch": "hubert", "hidden_size": 384, "num_hidden_layers": 6, "conv_dim": 128}},
+    "ssl_layer_norm_384x6": {
+        "module": "ssl",
+        "standin": {"arch": "hubert", "hidden_size": 384, "num_hidden_layers": 6, "conv_dim": 128},
+    },
     "crepe_tiny": {"module": "crepe", "options": {"capacity": "tiny"}},
 }
 TARGET = 1.5
@@ -50,9 +53,13 @@ def tone_task(root: Path, durations: dict[str, list[float]], embedding_type: str
     sr = 16000
     task = root / "bench-v1-full"
     meta = {
-        "task_name": task.name, "version": "v1", "embedding_type": embedding_type,
+        "task_name": task.name,
+        "version": "v1",
+        "embedding_type": embedding_type,
         "prediction_type": "multiclass" if embedding_type == "scene" else "multilabel",
-        "split_mode": "trainvaltest", "nfolds": None, "sample_duration": None,
+        "split_mode": "trainvaltest",
+        "nfolds": None,
+        "sample_duration": None,
         "evaluation": ["top1_acc"] if embedding_type == "scene" else ["event_onset_200ms_fms"],
         "splits": list(durations),
     }
@@ -67,7 +74,9 @@ def tone_task(root: Path, durations: dict[str, list[float]], embedding_type: str
             audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
             name = f"clip{i:03d}.wav"
             write_clip(task / str(sr) / split / name, audio, sr)
-            labels[name] = ["tone"] if embedding_type == "scene" else [{"label": "tone", "start": 0.0, "end": 1000.0 * seconds}]
+            labels[name] = (
+                ["tone"] if embedding_type == "scene" else [{"label": "tone", "start": 0.0, "end": 1000.0 * seconds}]
+            )
         (task / f"{split}.json").write_text(json.dumps(labels))
     return task
 
@@ -117,11 +126,20 @@ def main() -> None:
                 print(f"[embed_memory] {model} {embedding_type} {duration}", flush=True)
                 res = subprocess.run(
                     [sys.executable, __file__, "--case", model, duration, embedding_type],
-                    capture_output=True, text=True, cwd=ROOT, check=True,
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    check=True,
                     env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
                 )
-                rows.append({"model": model, "type": embedding_type, "duration": duration,
-                             **json.loads(res.stdout.strip().splitlines()[-1])})
+                rows.append(
+                    {
+                        "model": model,
+                        "type": embedding_type,
+                        "duration": duration,
+                        **json.loads(res.stdout.strip().splitlines()[-1]),
+                    }
+                )
     summary = []
     for model in MODELS:
         for embedding_type in ("scene", "event"):
@@ -130,9 +148,16 @@ def main() -> None:
             if "10s" in case and "10min" in case:
                 ratio = case["10min"]["peak_rss_mb"] / case["10s"]["peak_rss_mb"]
                 work = (case["10min"]["peak_rss_mb"] - base) / max(1e-9, case["10s"]["peak_rss_mb"] - base)
-                summary.append({"model": model, "type": embedding_type, "peak_ratio_10min_vs_10s": round(ratio, 3),
-                                "working_ratio_10min_vs_10s": round(work, 2), "target": TARGET,
-                                "met": ratio <= TARGET})
+                summary.append(
+                    {
+                        "model": model,
+                        "type": embedding_type,
+                        "peak_ratio_10min_vs_10s": round(ratio, 3),
+                        "working_ratio_10min_vs_10s": round(work, 2),
+                        "target": TARGET,
+                        "met": ratio <= TARGET,
+                    }
+                )
     result = {
         "benchmark": "embed_memory",
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": 2},
@@ -152,13 +177,26 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        base = next(x["peak_rss_mb"] for x in rows if x["model"] == r["model"] and x["type"] == r["type"] and x["duration"] == "baseline")
+        base = next(
+            x["peak_rss_mb"]
+            for x in rows
+            if x["model"] == r["model"] and x["type"] == r["type"] and x["duration"] == "baseline"
+        )
         speed = f"{r['audio_seconds'] / r['wall_seconds']:.1f}" if r["wall_seconds"] else "-"
-        lines.append(f"| {r['model']} | {r['type']} | {r['duration']} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['peak_rss_mb'] - base:.0f} | {r['wall_seconds']:.1f} | {speed} |")
-    lines += ["", "| model | type | peak 10 min / 10 s | working 10 min / 10 s | target | met |", "|---|---|---:|---:|---:|---|"]
-    lines += [f"| {s['model']} | {s['type']} | {s['peak_ratio_10min_vs_10s']} | {s['working_ratio_10min_vs_10s']} | "
-              f"<= {s['target']} | {'yes' if s['met'] else 'no'} |" for s in summary]
+        lines.append(
+            f"| {r['model']} | {r['type']} | {r['duration']} | {r['peak_rss_mb']:.0f} | "
+            f"{r['peak_rss_mb'] - base:.0f} | {r['wall_seconds']:.1f} | {speed} |"
+        )
+    lines += [
+        "",
+        "| model | type | peak 10 min / 10 s | working 10 min / 10 s | target | met |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {s['model']} | {s['type']} | {s['peak_ratio_10min_vs_10s']} | {s['working_ratio_10min_vs_10s']} | "
+        f"<= {s['target']} | {'yes' if s['met'] else 'no'} |"
+        for s in summary
+    ]
     (args.out / "embed_memory.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

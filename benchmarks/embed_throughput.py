@@ -86,22 +86,28 @@ def main() -> None:
             options = dict(spec.get("options", {}))
             if "standin" in spec:
                 options["checkpoint"] = str(build_standin(out_dir=tmp / "model", seed=0, **spec["standin"]))
-            embed_task(task, tmp / "warmup", module=spec["module"], options=options, device="cpu",
-                       batch_size=1, progress=False)  # fmt: skip  # first-call costs out of the timings
+            embed_task(
+                task, tmp / "warmup", module=spec["module"], options=options, device="cpu", batch_size=1, progress=False
+            )  # first-call costs out of the timings
             for policy, settings in POLICIES.items():
                 out = tmp / f"{model}-{policy}"
                 start = time.perf_counter()
-                embed_task(task, out, module=spec["module"], options=options, device="cpu",
-                           progress=False, **settings)  # fmt: skip
+                embed_task(task, out, module=spec["module"], options=options, device="cpu", progress=False, **settings)
                 wall = time.perf_counter() - start
                 prov = json.loads((out / "provenance.json").read_text())
-                rows.append({
-                    "model": model, "policy": policy, **settings, "wall_seconds": round(wall, 3),
-                    # every split is embedded: the test clips plus one 1 s clip each for train/valid
-                    "audio_seconds": prov["audio_seconds"],
-                    "audio_s_per_wall_s": round(prov["audio_seconds"] / wall, 3),
-                    "batches": prov["batches"], "padding_waste": prov["padding_waste"],
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "model": model,
+                        "policy": policy,
+                        **settings,
+                        "wall_seconds": round(wall, 3),
+                        # every split is embedded: the test clips plus one 1 s clip each for train/valid
+                        "audio_seconds": prov["audio_seconds"],
+                        "audio_s_per_wall_s": round(prov["audio_seconds"] / wall, 3),
+                        "batches": prov["batches"],
+                        "padding_waste": prov["padding_waste"],
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     for model in MODELS:
         base = next(r for r in rows if r["model"] == model and r["policy"] == "one_by_one")
@@ -111,17 +117,26 @@ def main() -> None:
     bucketed = [r for r in rows if r["policy"] == "bucketed"]
     result = {
         "benchmark": "embed_throughput",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": args.threads,
-                    "device": "cpu", "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": args.threads,
+            "device": "cpu",
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "task": {"clips": args.clips, "seed": args.seed, "test_audio_seconds": round(audio_seconds, 2),
-                 "lengths_s": sorted(round(n / SR, 2) for n in lengths.values())},
+        "task": {
+            "clips": args.clips,
+            "seed": args.seed,
+            "test_audio_seconds": round(audio_seconds, 2),
+            "lengths_s": sorted(round(n / SR, 2) for n in lengths.values()),
+        },
         "naive_file_order_padding_waste": round(naive, 4),
         "runs": rows,
         "target_padding_waste": TARGET_WASTE,
         "met": all(r["padding_waste"] <= TARGET_WASTE for r in bucketed),
         "gpu_flops_fraction": "not measured: no GPU on this machine",
-    }  # fmt: skip
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embed_throughput.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     lines = [

@@ -69,22 +69,36 @@ def main() -> None:
             derived_dir = ROOT / "results" / "configs" / cfg.name / task_name
             derived = hear.read_embeddings(derived_dir, split)
             names = sorted(task.labels(split))
-            direct = np.stack([
-                direct_scene(read_clip(task.audio_dir(16000, split) / n, 16000), members,
-                             [m.layer for m in cfg.members], cfg.combine, cfg.dim, cfg.pooling)
-                for n in names
-            ])
+            direct = np.stack(
+                [
+                    direct_scene(
+                        read_clip(task.audio_dir(16000, split) / n, 16000),
+                        members,
+                        [m.layer for m in cfg.members],
+                        cfg.combine,
+                        cfg.dim,
+                        cfg.pooling,
+                    )
+                    for n in names
+                ]
+            )
             diff = derived - direct
-            rows.append({
-                "config": cfg.name,
-                "task": task_name,
-                "split": split,
-                "clips": len(names),
-                "max_abs": float(np.abs(diff).max()),
-                "relative_l2": float(np.linalg.norm(diff) / np.linalg.norm(direct)),
-                "cosine_min": float(np.min(np.sum(derived * direct, 1) /
-                                           (np.linalg.norm(derived, axis=1) * np.linalg.norm(direct, axis=1)))),
-            })
+            rows.append(
+                {
+                    "config": cfg.name,
+                    "task": task_name,
+                    "split": split,
+                    "clips": len(names),
+                    "max_abs": float(np.abs(diff).max()),
+                    "relative_l2": float(np.linalg.norm(diff) / np.linalg.norm(direct)),
+                    "cosine_min": float(
+                        np.min(
+                            np.sum(derived * direct, 1)
+                            / (np.linalg.norm(derived, axis=1) * np.linalg.norm(direct, axis=1))
+                        )
+                    ),
+                }
+            )
             print(rows[-1], flush=True)
     out = ROOT / "reports" / "benchmarks"
     result = {

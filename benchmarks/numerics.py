@@ -44,9 +44,16 @@ MODELS = {  # (module, rate, load_model options), as the demo's params give them
     "crepe_tiny": ("crepe", 16000, {"capacity": "tiny", "timestamp_hop_ms": 50, "scene_hop_ms": 250}),
     "logmel": ("logmel", 32000, {"sample_rate": 32000, "n_mels": 128, "hop_ms": 10}),
 }
-EMBED_CASES = {"hubert_standin": "demo_vowels-v1-full", "wav2vec2_standin": "demo_vowels-v1-full",
-               "crepe_tiny": "demo_vowels-v1-full", "logmel": "demo_events-v1-full"}  # fmt: skip
-PROBE_CASES = {"logmel/demo_events": ("logmel", "demo_events-v1-full"), "crepe_tiny/demo_tones": ("crepe_tiny", "demo_tones-v1-full")}
+EMBED_CASES = {
+    "hubert_standin": "demo_vowels-v1-full",
+    "wav2vec2_standin": "demo_vowels-v1-full",
+    "crepe_tiny": "demo_vowels-v1-full",
+    "logmel": "demo_events-v1-full",
+}
+PROBE_CASES = {
+    "logmel/demo_events": ("logmel", "demo_events-v1-full"),
+    "crepe_tiny/demo_tones": ("crepe_tiny", "demo_tones-v1-full"),
+}
 PROBE_GRID = {"hidden_dim": [256], "max_epochs": [30], "patience": [4]}  # the demo's overrides
 
 # Pushes: what another CPU or job size would choose (fast mode lets it through).
@@ -63,8 +70,12 @@ PUSHES = {
 }
 # Reproducible mode: every ISA push at once (the mode must override them all), and the sizes.
 ALL_ISA = {k: v for push in PUSHES.values() for k, v in push.items() if not k.startswith("_")}
-REPRODUCIBLE_PUSHES = {"none": {}, "every ISA push above at once": ALL_ISA,
-                       "threads=1": PUSHES["threads=1"], "probe workers=1": PUSHES["probe workers=1"]}  # fmt: skip
+REPRODUCIBLE_PUSHES = {
+    "none": {},
+    "every ISA push above at once": ALL_ISA,
+    "threads=1": PUSHES["threads=1"],
+    "probe workers=1": PUSHES["probe workers=1"],
+}
 
 
 def digest(path: Path) -> str:
@@ -98,18 +109,28 @@ def child(spec: dict) -> dict:
     else:
         from hearflow.probe import probe_task
 
-        scores = probe_task(Path(spec["emb_dir"]), grid=PROBE_GRID, max_grid_points=2, seed=42,
-                            device="cpu", workers=spec.get("workers"))  # fmt: skip
+        scores = probe_task(
+            Path(spec["emb_dir"]),
+            grid=PROBE_GRID,
+            max_grid_points=2,
+            seed=42,
+            device="cpu",
+            workers=spec.get("workers"),
+        )
         text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
         result = {"digest": hashlib.sha256(text.encode()).hexdigest()[:16], "metrics": scores["metrics"]}
-    result.update(seconds=round(time.perf_counter() - start, 3), torch_threads=torch.get_num_threads(),
-                  capability=torch.backends.cpu.get_cpu_capability())  # fmt: skip
+    result.update(
+        seconds=round(time.perf_counter() - start, 3),
+        torch_threads=torch.get_num_threads(),
+        capability=torch.backends.cpu.get_cpu_capability(),
+    )
     return result
 
 
 def run_child(spec: dict, env: dict) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         raise RuntimeError(f"case {spec} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -191,8 +212,13 @@ def main_job(tmp: Path) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("HEARFLOW_NUMERICS",)}
         env["PYTHONPATH"] = str(work / "src")
         start = time.perf_counter()
-        proc = subprocess.run(["snakemake", "--cores", "2", "--configfile", "numerics.yaml", "--quiet"],
-                              cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            ["snakemake", "--cores", "2", "--configfile", "numerics.yaml", "--quiet"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             raise RuntimeError(f"main job ({mode}) failed:\n{proc.stderr[-3000:]}")
         times[mode] = round(time.perf_counter() - start, 1)
@@ -215,25 +241,39 @@ def report(rows: list, times: list, main: dict | None) -> str:
     ]
     cases = list(dict.fromkeys((r["kind"], r["case"]) for r in rows))
     for mode in ("fast", "reproducible"):
-        lines += [f"## {mode} mode", "", "| push | " + " | ".join(f"{k} {c}" for k, c in cases) + " |",
-                  "|---" * (len(cases) + 1) + "|"]  # fmt: skip
+        lines += [
+            f"## {mode} mode",
+            "",
+            "| push | " + " | ".join(f"{k} {c}" for k, c in cases) + " |",
+            "|---" * (len(cases) + 1) + "|",
+        ]
         for push in PUSHES if mode == "fast" else REPRODUCIBLE_PUSHES:
             cells = []
             for kind, case in cases:
-                r = next((r for r in rows if (r["mode"], r["push"], r["kind"], r["case"]) == (mode, push, kind, case)), None)
+                r = next(
+                    (r for r in rows if (r["mode"], r["push"], r["kind"], r["case"]) == (mode, push, kind, case)), None
+                )
                 cells.append("-" if r is None else ("same" if r["digest"] == ref[kind, case] else "DIFFERS"))
             lines.append(f"| {push} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Time (seconds in the job, median of interleaved runs, same run)", "",
-              "| case | fast | reproducible | ratio |", "|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "## Time (seconds in the job, median of interleaved runs, same run)",
+        "",
+        "| case | fast | reproducible | ratio |",
+        "|---|---|---|---|",
+    ]
     for case in dict.fromkeys(t["case"] for t in times):
         t = {r["mode"]: r["seconds"] for r in times if r["case"] == case}
         lines.append(f"| {case} | {t['fast']:.2f} | {t['reproducible']:.2f} | {t['reproducible'] / t['fast']:.2f} |")
     if main:
-        lines += ["", "## Demo from scratch, `snakemake --cores 2` (seconds, same run)", "",
-                  f"fast {main['fast']}, reproducible {main['reproducible']}, ratio "
-                  f"{main['reproducible'] / main['fast']:.2f}; metrics.json sha256 fast {main['fast_metrics_sha256']}, "
-                  f"reproducible {main['reproducible_metrics_sha256']}."]  # fmt: skip
+        lines += [
+            "",
+            "## Demo from scratch, `snakemake --cores 2` (seconds, same run)",
+            "",
+            f"fast {main['fast']}, reproducible {main['reproducible']}, ratio "
+            f"{main['reproducible'] / main['fast']:.2f}; metrics.json sha256 fast {main['fast_metrics_sha256']}, "
+            f"reproducible {main['reproducible_metrics_sha256']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -259,7 +299,9 @@ def main() -> None:
         times = timing(Path(tmp), args.repeats)
         main_times = main_job(Path(tmp)) if args.main_job else None
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "numerics.json").write_text(json.dumps({"rows": rows, "times": times, "main_job": main_times}, indent=1) + "\n")
+    (OUT / "numerics.json").write_text(
+        json.dumps({"rows": rows, "times": times, "main_job": main_times}, indent=1) + "\n"
+    )
     (OUT / "numerics.md").write_text(report(rows, times, main_times))
     print((OUT / "numerics.md").read_text())
 

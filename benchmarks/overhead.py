@@ -44,9 +44,15 @@ def main() -> None:
         times.append(wall)
         m = re.search(r"^total\s+(\d+)$", res.stdout + res.stderr, re.M)
         jobs = int(m.group(1)) if m else None
-    rows.append({"what": "snakemake -n --config suite=hear2021 (every paper config, 20 tasks)",
-                 "seconds": round(statistics.median(times), 2), "runs": [round(t, 2) for t in times],
-                 "jobs_planned": jobs, "target_s": TARGET_S})
+    rows.append(
+        {
+            "what": "snakemake -n --config suite=hear2021 (every paper config, 20 tasks)",
+            "seconds": round(statistics.median(times), 2),
+            "runs": [round(t, 2) for t in times],
+            "jobs_planned": jobs,
+            "target_s": TARGET_S,
+        }
+    )
 
     times, up_to_date = [], None
     dvc = str(bindir / "dvc") if (bindir / "dvc").exists() else "dvc"
@@ -55,22 +61,48 @@ def main() -> None:
         times.append(wall)
         text = res.stdout + res.stderr
         up_to_date = res.returncode == 0 and ("up to date" in text or not text.strip())
-    rows.append({"what": "dvc status (demo workspace)", "seconds": round(statistics.median(times), 2),
-                 "runs": [round(t, 2) for t in times], "workspace_up_to_date": up_to_date, "target_s": TARGET_S})
+    rows.append(
+        {
+            "what": "dvc status (demo workspace)",
+            "seconds": round(statistics.median(times), 2),
+            "runs": [round(t, 2) for t in times],
+            "workspace_up_to_date": up_to_date,
+            "target_s": TARGET_S,
+        }
+    )
     for r in rows:
         r["met"] = r["seconds"] <= TARGET_S
 
     out = ROOT / "reports" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "overhead", "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-              "versions": {"python": platform.python_version()}, "results": rows}
+    result = {
+        "benchmark": "overhead",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": {"python": platform.python_version()},
+        "results": rows,
+    }
     (out / "overhead.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    lines = ["# Orchestration overhead", "", "`.venv/bin/python benchmarks/overhead.py` (median of 3)", "",
-             "| what | seconds | target | met | notes |", "|---|---:|---:|---|---|"]
+    lines = [
+        "# Orchestration overhead",
+        "",
+        "`.venv/bin/python benchmarks/overhead.py` (median of 3)",
+        "",
+        "| what | seconds | target | met | notes |",
+        "|---|---:|---:|---|---|",
+    ]
     for r in rows:
-        note = f"{r['jobs_planned']} jobs planned" if "jobs_planned" in r else (
-            "workspace up to date" if r.get("workspace_up_to_date") else "workspace NOT up to date (run dvc repro first)")
-        lines.append(f"| `{r['what']}` | {r['seconds']} | <= {r['target_s']} | {'yes' if r['met'] else 'no'} | {note} |")
+        note = (
+            f"{r['jobs_planned']} jobs planned"
+            if "jobs_planned" in r
+            else (
+                "workspace up to date"
+                if r.get("workspace_up_to_date")
+                else "workspace NOT up to date (run dvc repro first)"
+            )
+        )
+        lines.append(
+            f"| `{r['what']}` | {r['seconds']} | <= {r['target_s']} | {'yes' if r['met'] else 'no'} | {note} |"
+        )
     (out / "overhead.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -45,13 +45,22 @@ def demo_embeddings(root: Path, *, seed: int, scale: float, tasks=DEMO_TASKS) ->
     return dirs
 
 
-def run_engine(engine: str, emb_dir: Path, *, grid: dict | None, max_grid_points: int, seed: int,
-               heareval_python: str | Path | None = None, device: str | None = None,
-               rng: str = "per_point") -> dict:  # fmt: skip
+def run_engine(
+    engine: str,
+    emb_dir: Path,
+    *,
+    grid: dict | None,
+    max_grid_points: int,
+    seed: int,
+    heareval_python: str | Path | None = None,
+    device: str | None = None,
+    rng: str = "per_point",
+) -> dict:
     """One engine's result on one embedding dir, with its wall time in "seconds" (`grid`
     None: the engine's default grid, heareval's; `rng`: the native engine's, probe_task)."""
-    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, rng=rng,
-                             heareval_python=heareval_python)  # fmt: skip
+    settings = ProbeSettings(
+        seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, rng=rng, heareval_python=heareval_python
+    )
     start = time.time()
     [result] = probe_dirs(engine, [emb_dir], settings)
     result["seconds"] = time.time() - start

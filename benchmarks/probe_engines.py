@@ -47,10 +47,16 @@ def versions() -> dict:
     import torch
 
     heareval = subprocess.run(
-        [str(HEAREVAL_PYTHON), "-c", "import pytorch_lightning, numpy, torch; "
-         "print(pytorch_lightning.__version__, numpy.__version__, torch.__version__)"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        [
+            str(HEAREVAL_PYTHON),
+            "-c",
+            "import pytorch_lightning, numpy, torch; "
+            "print(pytorch_lightning.__version__, numpy.__version__, torch.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -62,8 +68,11 @@ def versions() -> dict:
 def native_import_seconds() -> float:
     """Wall time of a fresh process that imports what a native probe job imports."""
     start = time.time()
-    subprocess.run([sys.executable, "-c", "import hearflow.probe.native, heareval.score, sklearn.model_selection, pandas"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", "import hearflow.probe.native, heareval.score, sklearn.model_selection, pandas"],
+        check=True,
+        capture_output=True,
+    )
     return time.time() - start
 
 
@@ -83,7 +92,6 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     import heareval.score  # noqa: F401  imported once per process (a Snakemake job: once per job)
-
     from probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine  # beside this script
 
     from hearflow.probe import DEFAULT_GRID
@@ -98,10 +106,14 @@ def main() -> None:
     for task, emb in dirs.items():
         common = {"grid": grid, "max_grid_points": points, "device": "cpu"}
         native = [run_engine("native", emb, seed=42 + s, **common) for s in range(args.seeds)]
-        runs = [run_engine("heareval", emb, seed=42, heareval_python=HEAREVAL_PYTHON, **common)
-                for _ in range(args.heareval_runs)]  # fmt: skip
+        runs = [
+            run_engine("heareval", emb, seed=42, heareval_python=HEAREVAL_PYTHON, **common)
+            for _ in range(args.heareval_runs)
+        ]
         if any(r["metrics"] != runs[0]["metrics"] for r in runs):
-            raise SystemExit(f"{task}: heareval's scores differ between runs of one seed: {[r['metrics'] for r in runs]}")
+            raise SystemExit(
+                f"{task}: heareval's scores differ between runs of one seed: {[r['metrics'] for r in runs]}"
+            )
         heareval = {
             "metrics": runs[0]["metrics"],
             "seconds": float(np.median([r["seconds"] for r in runs])),
@@ -136,9 +148,16 @@ def main() -> None:
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "versions": versions(),
-        "settings": {"threads": args.threads, "seeds": args.seeds, "heareval_runs": args.heareval_runs,
-                     "demo_scale": args.scale, "grid_name": args.grid,
-                     "grid": grid or DEFAULT_GRID, "max_grid_points": points, "embeddings": "logmel 48 kHz, 64 mels, 50 ms hop"},  # fmt: skip
+        "settings": {
+            "threads": args.threads,
+            "seeds": args.seeds,
+            "heareval_runs": args.heareval_runs,
+            "demo_scale": args.scale,
+            "grid_name": args.grid,
+            "grid": grid or DEFAULT_GRID,
+            "max_grid_points": points,
+            "embeddings": "logmel 48 kHz, 64 mels, 50 ms hop",
+        },
         "tasks": rows,
         "total_native_seconds": round(total_native, 2),
         "total_heareval_seconds": round(total_heareval, 2),
@@ -152,12 +171,17 @@ def main() -> None:
         "ratio_per_process": total_heareval / total_native_processes,
     }
     out = ROOT / "reports" / "benchmarks"
-    stem = "probe_engines" + ("" if args.grid == "parity" else "_hear_grid") + (
-        "" if args.threads == 1 else f"_threads{args.threads}")
+    stem = (
+        "probe_engines"
+        + ("" if args.grid == "parity" else "_hear_grid")
+        + ("" if args.threads == 1 else f"_threads{args.threads}")
+    )
     write_json(out / f"{stem}.json", report)
-    grid_text = ("the reduced parity grid (4 points: 2 depths x 2 learning rates, hidden 256, "
-                 "30 epochs, patience 4)" if args.grid == "parity" else
-                 "heareval's own grid (8 of 16 points tried, hidden 1024, up to 500 epochs, patience 20)")
+    grid_text = (
+        "the reduced parity grid (4 points: 2 depths x 2 learning rates, hidden 256, 30 epochs, patience 4)"
+        if args.grid == "parity"
+        else "heareval's own grid (8 of 16 points tried, hidden 1024, up to 500 epochs, patience 20)"
+    )
     lines = [
         "# Probe engines: native vs heareval",
         "",

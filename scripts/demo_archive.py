@@ -1,4 +1,5 @@
 """Synthesize one demo task and pack it like a public HEAR archive."""
+
 from pathlib import Path
 
 from hearflow.demo import build_archive

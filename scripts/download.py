@@ -1,4 +1,5 @@
 """Fetch one task archive, verified against the committed checksum lock."""
+
 from pathlib import Path
 
 from hearflow.data import ChecksumLock, fetch
@@ -7,8 +8,11 @@ from hearflow.smk import run
 
 def main(smk):
     fetch(
-        smk.params.url, Path(smk.output[0]), lock=ChecksumLock(Path(smk.params.lock)),
-        lock_key=smk.params.lock_key, expected_md5=smk.params.md5,
+        smk.params.url,
+        Path(smk.output[0]),
+        lock=ChecksumLock(Path(smk.params.lock)),
+        lock_key=smk.params.lock_key,
+        expected_md5=smk.params.md5,
     )
 
 

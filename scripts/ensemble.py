@@ -1,4 +1,5 @@
 """Derive one configuration's embeddings for one task from its members' cached views."""
+
 from pathlib import Path
 
 from hearflow.ensemble import build_config, member_views

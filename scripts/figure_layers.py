@@ -1,4 +1,5 @@
 """Figure: layer-wise probe curves of the SSL models."""
+
 from pathlib import Path
 
 from hearflow.figures import write_layer_figure
@@ -8,8 +9,11 @@ from hearflow.smk import run
 
 def main(smk):
     write_layer_figure(
-        [Path(p) for p in smk.input], Path(smk.output.png).with_suffix(""), Path(smk.output.data),
-        Path(smk.output.caption), suite=smk.params.suite,
+        [Path(p) for p in smk.input],
+        Path(smk.output.png).with_suffix(""),
+        Path(smk.output.data),
+        Path(smk.output.caption),
+        suite=smk.params.suite,
         stand_in=any(read_json(p).get("stand_in") for p in smk.input),
     )
 

@@ -1,4 +1,5 @@
 """Figure: normalised scores grouped by task category (speech / music / general)."""
+
 from pathlib import Path
 
 from hearflow.figures import write_scores_figure
@@ -8,9 +9,14 @@ from hearflow.smk import run
 
 def main(smk):
     write_scores_figure(
-        Path(smk.input.metrics), Path(smk.input.paper), Path(smk.output.png).with_suffix(""),
-        Path(smk.output.data), Path(smk.output.caption),
-        configs=list(smk.params.configs), facts=dict(smk.params.facts), suite=smk.params.suite,
+        Path(smk.input.metrics),
+        Path(smk.input.paper),
+        Path(smk.output.png).with_suffix(""),
+        Path(smk.output.data),
+        Path(smk.output.caption),
+        configs=list(smk.params.configs),
+        facts=dict(smk.params.facts),
+        suite=smk.params.suite,
         stand_in=any(read_json(p).get("stand_in") for p in smk.input.scores),
     )
 

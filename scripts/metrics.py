@@ -1,4 +1,5 @@
 """Merge every scores.json into reports/metrics.json."""
+
 from pathlib import Path
 
 from hearflow.report import write_metrics

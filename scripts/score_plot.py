@@ -1,4 +1,5 @@
 """Write the plot data of `dvc plots`: each task's first metric per configuration."""
+
 from pathlib import Path
 
 from hearflow.report import write_score_plot

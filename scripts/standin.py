@@ -1,4 +1,5 @@
 """Write a seeded, randomly initialised stand-in checkpoint."""
+
 from hearflow.models.standin import build_standin
 from hearflow.smk import run
 

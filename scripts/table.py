@@ -1,4 +1,5 @@
 """Write one of the paper's tables as Markdown, CSV and LaTeX."""
+
 from pathlib import Path
 
 from hearflow.report import write_tables
@@ -7,10 +8,15 @@ from hearflow.smk import run
 
 def main(smk):
     write_tables(
-        Path(smk.input.metrics), Path(smk.input.paper), [Path(p) for p in smk.input.scores],
+        Path(smk.input.metrics),
+        Path(smk.input.paper),
+        [Path(p) for p in smk.input.scores],
         {k: Path(smk.output[k]) for k in ("md", "csv", "tex")},
-        name=smk.wildcards.table, configs=list(smk.params.configs), tasks=list(smk.params.tasks),
-        evaluation=dict(smk.params.evaluation), suite=smk.params.suite,
+        name=smk.wildcards.table,
+        configs=list(smk.params.configs),
+        tasks=list(smk.params.tasks),
+        evaluation=dict(smk.params.evaluation),
+        suite=smk.params.suite,
     )
 
 

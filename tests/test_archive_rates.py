@@ -47,7 +47,9 @@ def _archives(folder: Path, rates=ALL_RATES, **kwargs) -> Path:
 def test_names_urls_and_extraction_at_another_rate(tmp_path):
     task = TASKS[0]
     assert data.archive_name(task, 16000) == f"hear2021-{task}-16000.tar.gz"
-    assert data.archive_url("https://example.org/x/", task, 32000) == f"https://example.org/x/hear2021-{task}-32000.tar.gz"
+    assert (
+        data.archive_url("https://example.org/x/", task, 32000) == f"https://example.org/x/hear2021-{task}-32000.tar.gz"
+    )
     assert data.archive_url("https://example.org/x", task) == f"https://example.org/x/hear2021-{task}-48000.tar.gz"
     archive = simtask.build_archive(_meta(task), task, tmp_path / data.archive_name(task, 16000), sample_rate=16000)
     with tarfile.open(archive) as tar:
@@ -76,9 +78,13 @@ def test_capped_extraction_keeps_what_resampling_keeps(tmp_path):
     task = TASKS[1]
     kwargs = {"clips": 12, "durations": 0.2}
     a48 = simtask.build_archive(_meta(task), task, tmp_path / data.archive_name(task), **kwargs)
-    a16 = simtask.build_archive(_meta(task), task, tmp_path / data.archive_name(task, 16000), sample_rate=16000, **kwargs)
+    a16 = simtask.build_archive(
+        _meta(task), task, tmp_path / data.archive_name(task, 16000), sample_rate=16000, **kwargs
+    )
     full = data.extract_task(a48, tmp_path / "48000" / task, task)
-    resampled = resample_task(full, tmp_path / "r16000" / task, sr_in=48000, sr_out=16000, max_clips_per_split=5, seed=7)
+    resampled = resample_task(
+        full, tmp_path / "r16000" / task, sr_in=48000, sr_out=16000, max_clips_per_split=5, seed=7
+    )
     direct = data.extract_task(a16, tmp_path / "16000" / task, task, rate=16000, max_clips_per_split=5, seed=7)
     for split in ("train", "valid", "test"):
         assert (direct / f"{split}.json").read_bytes() == (resampled / f"{split}.json").read_bytes()
@@ -101,10 +107,18 @@ def _snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.Complet
 def _override(mirror: str, lock: Path, rates: list[int], configs: list[str]) -> dict:
     return {
         "suite": "hear2021",
-        "suites": {"hear2021": {
-            "mirror": mirror, "checksums": str(lock), "tasks": TASKS, "configs": configs, "archive_rates": rates,
-            "overrides": {"probe": {"max_grid_points": 1, "grid": {"hidden_dim": [16], "max_epochs": [6], "patience": [2]}}},
-        }},  # fmt: skip
+        "suites": {
+            "hear2021": {
+                "mirror": mirror,
+                "checksums": str(lock),
+                "tasks": TASKS,
+                "configs": configs,
+                "archive_rates": rates,
+                "overrides": {
+                    "probe": {"max_grid_points": 1, "grid": {"hidden_dim": [16], "max_epochs": [6], "patience": [2]}}
+                },
+            }
+        },
     }
 
 
@@ -144,7 +158,9 @@ def test_plan_and_dvc_stages_follow_archive_rates(tmp_path, rates, expected):
     stages = dvcgen.stages(params, repo)
     for task in TASKS:
         stage = stages[dvcgen.stage_name("data", task)]
-        produced = {o for r, _, outputs in jobs if r in ("download", "extract", "resample") for o in outputs if task in o}
+        produced = {
+            o for r, _, outputs in jobs if r in ("download", "extract", "resample") for o in outputs if task in o
+        }
         assert set(stage["outs"]) == produced, task
         assert "suites.hear2021.archive_rates" in stage["params"]
         assert ("resample" in stage["cmd"].split(" -- ")[0]) == bool(expected["resample"])

@@ -34,7 +34,9 @@ def test_tone_above_new_nyquist_is_removed():
 
 
 def test_resample_task_keeps_layout_labels_and_durations(tmp_path):
-    task = make_task(tmp_path / "src", sample_rate=48000, durations={"train": [1.0, 0.5], "valid": [0.5], "test": [0.25]})
+    task = make_task(
+        tmp_path / "src", sample_rate=48000, durations={"train": [1.0, 0.5], "valid": [0.5], "test": [0.25]}
+    )
     out = resample_task(task.root, tmp_path / "dst", sr_in=48000, sr_out=16000, workers=2)
     new = hear.Task.load(out)
     hear.check_task_layout(new, 16000)
@@ -48,7 +50,9 @@ def test_resample_task_keeps_layout_labels_and_durations(tmp_path):
 
 
 def test_max_clips_per_split_keeps_a_seeded_subset_with_its_labels(tmp_path):
-    task = make_task(tmp_path / "src", sample_rate=48000, durations={"train": [0.2] * 6, "valid": [0.2] * 2, "test": [0.2] * 2})
+    task = make_task(
+        tmp_path / "src", sample_rate=48000, durations={"train": [0.2] * 6, "valid": [0.2] * 2, "test": [0.2] * 2}
+    )
     a = resample_task(task.root, tmp_path / "a", sr_in=48000, sr_out=16000, max_clips_per_split=3, seed=1)
     b = resample_task(task.root, tmp_path / "b", sr_in=48000, sr_out=16000, max_clips_per_split=3, seed=1)
     small = hear.Task.load(a)

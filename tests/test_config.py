@@ -27,16 +27,25 @@ def test_committed_params_are_valid(params):
         (lambda p: p["probe"].update(lr=0.1), "probe: Additional properties are not allowed ('lr'"),
         (lambda p: p.update(seed="forty-two"), "seed: 'forty-two' is not of type 'integer'"),
         (lambda p: p["probe"]["grid"].update(max_epochs=["many"]), "probe.grid.max_epochs.0"),
-        (lambda p: p["configs"]["cat_xwc"]["members"][0].update(model="hubert_xxl"),
-         "configs.cat_xwc.members.0.model: unknown model 'hubert_xxl'"),
+        (
+            lambda p: p["configs"]["cat_xwc"]["members"][0].update(model="hubert_xxl"),
+            "configs.cat_xwc.members.0.model: unknown model 'hubert_xxl'",
+        ),
         (lambda p: p["configs"]["crepe"].update(combine="sum"), "configs.crepe.combine"),
         (lambda p: p.update(suite="nope"), "suite: 'nope' is not defined under suites"),
-        (lambda p: p["suites"]["demo"]["configs"].append("cat_xyz"), "suites.demo.configs.14: unknown config 'cat_xyz'"),
+        (
+            lambda p: p["suites"]["demo"]["configs"].append("cat_xyz"),
+            "suites.demo.configs.14: unknown config 'cat_xyz'",
+        ),
         (lambda p: p["report"]["tables"]["table4_avg_vs_cat"].append("avg_zz"), "report.tables.table4_avg_vs_cat.2"),
-        (lambda p: p["report"]["figures"]["tsne"]["models"].append("hubert_xxl"),
-         "report.figures.tsne.models.2: unknown model 'hubert_xxl'"),
-        (lambda p: p["report"]["figures"]["ablations"].append(["cat_xw", "cat_zz"]),
-         "report.figures.ablations.5.1: unknown config 'cat_zz'"),
+        (
+            lambda p: p["report"]["figures"]["tsne"]["models"].append("hubert_xxl"),
+            "report.figures.tsne.models.2: unknown model 'hubert_xxl'",
+        ),
+        (
+            lambda p: p["report"]["figures"]["ablations"].append(["cat_xw", "cat_zz"]),
+            "report.figures.ablations.5.1: unknown config 'cat_zz'",
+        ),
         (lambda p: p["report"]["figures"].update(layer_curves="yes"), "report.figures.layer_curves"),
     ],
 )

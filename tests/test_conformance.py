@@ -140,10 +140,11 @@ def embedded(tmp_path_factory) -> dict[str, Path]:
     """{task: embedding dir} of the 20 synthetic tasks (built from the fixtures)."""
     root = tmp_path_factory.mktemp("conformance-emb")
     return {
-        task: feature_embeddings(simtask.build_task(fixture_bytes(task), task, root / "tasks", **sim_settings(task)),
-                                 root / "emb" / task)
+        task: feature_embeddings(
+            simtask.build_task(fixture_bytes(task), task, root / "tasks", **sim_settings(task)), root / "emb" / task
+        )
         for task in TASKS
-    }  # fmt: skip
+    }
 
 
 def check_scores(task: str, scores: dict) -> None:
@@ -165,8 +166,15 @@ def check_scores(task: str, scores: dict) -> None:
 def test_linear_engine_on_the_real_metadata(task, embedded, tmp_path, one_torch_thread):
     from hearflow.probe_job import run_probe
 
-    scores = run_probe(embedded[task], tmp_path / "scores.json", engine="linear", grid={}, max_grid_points=1,
-                       seed=42, linear={"epochs": 5})  # fmt: skip
+    scores = run_probe(
+        embedded[task],
+        tmp_path / "scores.json",
+        engine="linear",
+        grid={},
+        max_grid_points=1,
+        seed=42,
+        linear={"epochs": 5},
+    )
     check_scores(task, scores)
 
 
@@ -174,8 +182,13 @@ HEAREVAL_PYTHON = ROOT / ".venv-heareval" / "bin" / "python"
 # The official runner costs seconds of imports per task: one task of each kind here (no
 # nfolds with trainvaltest, shared task_name, k-fold, multilabel, heareval's dcase grid,
 # MAESTRO's evaluation_params and no scoring for early stopping).
-HEAREVAL_TASKS = ["nsynth_pitch-v2.2.3-5h", "fsd50k-v1.0-full", "gunshot_triangulation-v1.0-full",
-                  "dcase2016_task2-hear2021-full", "maestro-v3.0.0-5h"]  # fmt: skip
+HEAREVAL_TASKS = [
+    "nsynth_pitch-v2.2.3-5h",
+    "fsd50k-v1.0-full",
+    "gunshot_triangulation-v1.0-full",
+    "dcase2016_task2-hear2021-full",
+    "maestro-v3.0.0-5h",
+]
 
 
 @pytest.mark.skipif(  # as tests/test_probe_engines.py: CI sets HEARFLOW_REQUIRE_HEAREVAL=1, then it never skips
@@ -186,8 +199,16 @@ HEAREVAL_TASKS = ["nsynth_pitch-v2.2.3-5h", "fsd50k-v1.0-full", "gunshot_triangu
 def test_heareval_engine_on_the_real_metadata(task, embedded, tmp_path):
     from hearflow.probe_job import run_probe
 
-    scores = run_probe(embedded[task], tmp_path / "scores.json", engine="heareval", grid=PROBE["grid"],
-                       max_grid_points=1, seed=42, heareval_python=str(HEAREVAL_PYTHON), device="cpu")  # fmt: skip
+    scores = run_probe(
+        embedded[task],
+        tmp_path / "scores.json",
+        engine="heareval",
+        grid=PROBE["grid"],
+        max_grid_points=1,
+        seed=42,
+        heareval_python=str(HEAREVAL_PYTHON),
+        device="cpu",
+    )
     check_scores(task, scores)
 
 
@@ -220,10 +241,16 @@ def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mir
     lock = tmp_path / "conformance.lock"
     override = {
         "suite": "hear2021",
-        "suites": {"hear2021": {
-            "mirror": url, "checksums": str(lock), "catalog": str(tmp_path / "catalog.yaml"),
-            "tasks": TASKS, "configs": [CONFIG], "overrides": {"probe": PROBE},
-        }},  # fmt: skip
+        "suites": {
+            "hear2021": {
+                "mirror": url,
+                "checksums": str(lock),
+                "catalog": str(tmp_path / "catalog.yaml"),
+                "tasks": TASKS,
+                "configs": [CONFIG],
+                "overrides": {"probe": PROBE},
+            }
+        },
     }
     (repo / "conformance.yaml").write_text(yaml.safe_dump(override))
     targets = [f"results/probe/{CONFIG}/{task}/scores.json" for task in TASKS]
@@ -232,7 +259,11 @@ def test_the_twenty_real_metadata_files_run_through_the_real_rules(tmp_path, mir
     start = time.monotonic()
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "conformance.yaml", "--", *targets],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=1200,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     wall = time.monotonic() - start
     print(f"\nconformance: one Snakemake run, {len(TASKS)} tasks, --cores 2: {wall:.1f} s wall")

@@ -122,8 +122,11 @@ def test_extract_checks_layout(archive, tmp_path):
 
 @pytest.mark.parametrize(
     "member, kind",
-    [("tasks/toy-v1-full/../../evil.txt", tarfile.REGTYPE), ("/etc/evil", tarfile.REGTYPE),
-     ("tasks/toy-v1-full/link", tarfile.SYMTYPE)],
+    [
+        ("tasks/toy-v1-full/../../evil.txt", tarfile.REGTYPE),
+        ("/etc/evil", tarfile.REGTYPE),
+        ("tasks/toy-v1-full/link", tarfile.SYMTYPE),
+    ],
 )
 def test_unsafe_members_are_refused(tmp_path, member, kind):
     task = make_task(tmp_path / "src", name="toy-v1-full", sample_rate=48000)

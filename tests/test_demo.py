@@ -50,9 +50,7 @@ EXPECTED_METADATA = {
         "sample_duration": 3.0,
         "evaluation": ["event_onset_200ms_fms", "segment_1s_er"],
         "splits": TRAINVALTEST,
-        "evaluation_params": {
-            "event_postprocessing_grid": {"median_filter_ms": [250], "min_duration": [125, 250]}
-        },
+        "evaluation_params": {"event_postprocessing_grid": {"median_filter_ms": [250], "min_duration": [125, 250]}},
     },
 }
 
@@ -70,8 +68,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every demo task packed once at SCALE, named like the public archives."""
     root = tmp_path_factory.mktemp("archives")
     return {
-        name: build_archive(name, root / f"hear2021-{name}-48000.tar.gz", seed=SEED, scale=SCALE)
-        for name in DEMO_TASKS
+        name: build_archive(name, root / f"hear2021-{name}-48000.tar.gz", seed=SEED, scale=SCALE) for name in DEMO_TASKS
     }
 
 
@@ -117,16 +114,18 @@ def test_archive_members_are_all_under_tasks_name(archives: dict[str, Path], nam
 
 
 @pytest.mark.parametrize("name", DEMO_TASKS)
-def test_task_is_a_valid_hear_task_with_the_specified_metadata(
-    tasks: dict[str, Task], name: str
-) -> None:
+def test_task_is_a_valid_hear_task_with_the_specified_metadata(tasks: dict[str, Task], name: str) -> None:
     task = tasks[name]
     check_task_layout(task, SAMPLE_RATE)
     assert task.sample_rates() == [SAMPLE_RATE]
     short_name = name.removesuffix("-v1-full")
     # hear-preprocess's layout: directory <task_name>-<version>-<mode>, config plus splits and mode
     assert task.metadata == {
-        "task_name": short_name, "version": "v1", "default_mode": "full", "mode": "full", **EXPECTED_METADATA[name]
+        "task_name": short_name,
+        "version": "v1",
+        "default_mode": "full",
+        "mode": "full",
+        **EXPECTED_METADATA[name],
     }
     assert f"{task.metadata['task_name']}-{task.metadata['version']}-{task.metadata['mode']}" == task.root.name
     raw = json.loads((task.root / "task_metadata.json").read_text())
@@ -136,9 +135,7 @@ def test_task_is_a_valid_hear_task_with_the_specified_metadata(
 
 
 @pytest.mark.parametrize("name", DEMO_TASKS)
-def test_wav_files_are_48khz_mono_int16_of_the_declared_duration(
-    tasks: dict[str, Task], name: str
-) -> None:
+def test_wav_files_are_48khz_mono_int16_of_the_declared_duration(tasks: dict[str, Task], name: str) -> None:
     task = tasks[name]
     frames = round(task.metadata["sample_duration"] * SAMPLE_RATE)
     for split in task.splits:

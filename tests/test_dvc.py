@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -187,7 +186,10 @@ def test_probe_stages_list_only_probe_keys():
     st = dvcgen.stages(params)["probe-crepe"]
     assert st["params"] == sorted(
         ["seed", "probe.engine"]
-        + [f"probe.grid.{k}" for k in ("hidden_layers", "dropout", "lr", "initialization", "batch_size", "check_val_every_n_epoch")]
+        + [
+            f"probe.grid.{k}"
+            for k in ("hidden_layers", "dropout", "lr", "initialization", "batch_size", "check_val_every_n_epoch")
+        ]
         + ["suites.demo.overrides.probe.max_grid_points"]
         + [f"suites.demo.overrides.probe.grid.{k}" for k in ("hidden_dim", "max_epochs", "patience")]
         + ["probe.linear"]
@@ -243,6 +245,7 @@ def test_profile_changes_no_stage_hash(built, tmp_path):
     after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     before = yaml.safe_load(lock)["stages"]
     assert after.keys() == before.keys()
+
     # Outputs too, but report.html, which names the commit it was generated at (HEAD moved
     # since the first run: the remote was committed).
     def outs(stage: dict) -> list:
@@ -320,8 +323,11 @@ def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remo
 def test_settle_mtimes_orders_outputs_by_stage_once(tmp_path):
     stages = {
         "up": {"cmd": "snakemake -- a b/dir", "outs": ["b/dir", "a"]},
-        "down": {"cmd": "snakemake -- c.json t.md", "outs": [{"t.md": {"cache": False}}],
-                 "metrics": [{"c.json": {"cache": False}}]},
+        "down": {
+            "cmd": "snakemake -- c.json t.md",
+            "outs": [{"t.md": {"cache": False}}],
+            "metrics": [{"c.json": {"cache": False}}],
+        },
     }
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     files = ["t.md", "c.json", "b/dir/x", "b/dir/y", "a"]  # written downstream first

@@ -58,7 +58,9 @@ def test_avg_is_the_mean_of_aligned_members():
 def event_members(tmp_path_factory, standins):
     """Member embeddings (hubert, wav2vec2, crepe) of a tiny event task, as the pipeline caches them."""
     root = tmp_path_factory.mktemp("ens")
-    task = make_task(root / "tasks", embedding_type="event", durations={"train": [1.0, 1.3], "valid": [0.9], "test": [1.1]})
+    task = make_task(
+        root / "tasks", embedding_type="event", durations={"train": [1.0, 1.3], "valid": [0.9], "test": [1.1]}
+    )
     specs = {
         "hubert": ("ssl", {"checkpoint": str(standins["hubert"])}),
         "wav2vec2": ("ssl", {"checkpoint": str(standins["wav2vec2"])}),
@@ -118,7 +120,9 @@ def test_single_config_copies_its_member(event_members):
     task, dirs, root = event_members
     out = build_config([dirs["crepe"] / "last"], root / "cfg_single", combine="single", dim=None)
     for split in task.splits:
-        np.testing.assert_array_equal(hear.read_embeddings(out, split), hear.read_embeddings(dirs["crepe"] / "last", split))
+        np.testing.assert_array_equal(
+            hear.read_embeddings(out, split), hear.read_embeddings(dirs["crepe"] / "last", split)
+        )
 
 
 def test_ensemble_phase_runs_no_model_code(event_members, tmp_path):
@@ -131,13 +135,18 @@ def test_ensemble_phase_runs_no_model_code(event_members, tmp_path):
             sys.modules[name] = None  # any import of them now raises ImportError
         from pathlib import Path
         from hearflow.ensemble import build_config
-        build_config([Path({str(dirs['hubert'] / 'fusion')!r}), Path({str(dirs['crepe'] / 'last')!r})],
-                     Path({str(tmp_path / 'cfg')!r}), combine="cat", dim=16)
+        build_config([Path({str(dirs["hubert"] / "fusion")!r}), Path({str(dirs["crepe"] / "last")!r})],
+                     Path({str(tmp_path / "cfg")!r}), combine="cat", dim=16)
         print("ok")
         """
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "cfg" / "train.embeddings.npy").is_file()
 
@@ -145,8 +154,14 @@ def test_ensemble_phase_runs_no_model_code(event_members, tmp_path):
 def test_user_config_of_three_layers_of_one_model(tmp_path, standins):
     """Arbitrary member choices need no code: here hidden states 1, 2, 3 of one model, cat."""
     task = make_task(tmp_path / "tasks")
-    member = embed_task(task.root, tmp_path / "m", module="ssl", options={"checkpoint": str(standins["hubert"])},
-                        device="cpu", progress=False)
+    member = embed_task(
+        task.root,
+        tmp_path / "m",
+        module="ssl",
+        options={"checkpoint": str(standins["hubert"])},
+        device="cpu",
+        progress=False,
+    )
     views = [member / "layers" / f"{i:02d}" for i in (1, 2, 3)]
     out = build_config(views, tmp_path / "cfg", combine="cat", dim=48)  # 32-d members widened to 48
     per_layer = [torch.from_numpy(hear.read_embeddings(v, "test"))[:, None] for v in views]  # [n, 1, 32]
@@ -236,8 +251,16 @@ def test_embedding_job_writes_time_group_views_and_configs_read_them(tmp_path, s
 
     task = make_task(tmp_path / "tasks", durations={"train": [1.0, 2.3], "valid": [0.7], "test": [1.6]})
     opts = {"checkpoint": str(standins["hubert"]), "chunk_seconds": 0.5, "context_seconds": 0.1}
-    member = embed_task(task.root, tmp_path / "m", module="ssl", options=opts, device="cpu", progress=False,
-                        scene_groups=[5], batch_size=1)
+    member = embed_task(
+        task.root,
+        tmp_path / "m",
+        module="ssl",
+        options=opts,
+        device="cpu",
+        progress=False,
+        scene_groups=[5],
+        batch_size=1,
+    )
     model = ssl.load_model(**opts, device="cpu")
     for split in task.splits:
         names = sorted(task.labels(split))
@@ -273,8 +296,12 @@ def test_scene_ensemble_with_crepe_stays_near_the_authors_frame_recipe(tmp_path,
     task = make_task(tmp_path / "tasks", durations={"train": [1.0, 1.4], "valid": [1.2], "test": [2.0, 1.6]})
     groups = [pooling["groups"]] if isinstance(pooling, dict) else []
     specs = {"hubert": ("ssl", {"checkpoint": str(standins["hubert"])}), "crepe": ("crepe", {"capacity": "tiny"})}
-    members = [embed_task(task.root, tmp_path / name, module=mod, options=opts, device="cpu", progress=False,
-                          scene_groups=groups) for name, (mod, opts) in specs.items()]
+    members = [
+        embed_task(
+            task.root, tmp_path / name, module=mod, options=opts, device="cpu", progress=False, scene_groups=groups
+        )
+        for name, (mod, opts) in specs.items()
+    ]
     views = member_views(members, ["last", "last"], pooling)
     out = build_config(views, tmp_path / "cfg", combine="avg", dim=DIM, pooling=pooling)
     hub = ssl.load_model(checkpoint=str(standins["hubert"]), layer="last", device="cpu")
@@ -286,7 +313,9 @@ def test_scene_ensemble_with_crepe_stays_near_the_authors_frame_recipe(tmp_path,
             h = ssl.embed_layers(audio, hub)[0][-1]  # [1, T, D]
             c = crepe.embed_layers(audio, crp, scene=True)[0][-1]  # CREPE's scene hop, 250 ms
             frames = (_gura_align(h, DIM) + _gura_stretch(_gura_align(c, DIM), h.shape[1])) / 2
-            direct.append((frames.mean(1) if pooling == "mean" else _gura_condense(frames, pooling["groups"]))[0].numpy())
+            direct.append(
+                (frames.mean(1) if pooling == "mean" else _gura_condense(frames, pooling["groups"]))[0].numpy()
+            )
         derived, direct = hear.read_embeddings(out, split), np.stack(direct)
         assert derived.shape == direct.shape
         assert np.linalg.norm(derived - direct) / np.linalg.norm(direct) <= (2e-3 if pooling == "mean" else 1e-5)

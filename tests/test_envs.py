@@ -27,8 +27,11 @@ def test_conda_envs_are_valid_and_match_the_project_pins():
     envs = sorted((ROOT / "envs").glob("*.yaml"))
     assert {e.stem for e in envs} >= {"data", "models", "probe", "report", "heareval"}
     # The heareval runner's env has its own stack (numpy < 2 for pytorch-lightning 1.9.5).
-    runner = [line for line in (ROOT / "requirements-heareval-runner.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]  # fmt: skip
+    runner = [
+        line
+        for line in (ROOT / "requirements-heareval-runner.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for env in envs:
         pins = _pins(runner) if env.stem == "heareval" else project_pins
         spec = yaml.safe_load(env.read_text())

@@ -28,7 +28,11 @@ PAPER = read_paper_values(PAPER_CSV)
 FACTS = {t: {k: f[k] for k in ("category", "embedding_type", "evaluation")} for t, f in CATALOG.items()}
 DEMO_FACTS = {
     "tones": {"category": "music", "embedding_type": "scene", "evaluation": ["pitch_acc", "chroma_acc"]},
-    "events": {"category": "general", "embedding_type": "event", "evaluation": ["event_onset_200ms_fms", "segment_1s_er"]},
+    "events": {
+        "category": "general",
+        "embedding_type": "event",
+        "evaluation": ["event_onset_200ms_fms", "segment_1s_er"],
+    },
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,8 +53,14 @@ def test_hear2021_scores_are_normalised_by_the_best_published_score():
     rows, kind, left_out = normalised_scores(metrics, FACTS, PAPER, ["fusion_cat_xwc", "crepe"])
     assert kind == "paper"
     # the four task directories the paper does not print have no reference
-    assert sorted(left_out) == sorted(["nsynth_pitch-v2.2.3-5h", "speech_commands-v0.0.2-5h",
-                                       "beehive_states_fold0-v2-full", "beehive_states_fold1-v2-full"])
+    assert sorted(left_out) == sorted(
+        [
+            "nsynth_pitch-v2.2.3-5h",
+            "speech_commands-v0.0.2-5h",
+            "beehive_states_fold0-v2-full",
+            "beehive_states_fold1-v2-full",
+        ]
+    )
     sc = next(r for r in rows if r["config"] == "fusion_cat_xwc" and r["task"] == "speech_commands-v0.0.2-full")
     assert sc["reference"] == 96.9  # the best the paper prints for Speech Commands: Table 3's fusion wav2vec2
     assert sc["normalised"] == pytest.approx(97.3 / 96.9)
@@ -60,8 +70,10 @@ def test_hear2021_scores_are_normalised_by_the_best_published_score():
 
 
 def test_demo_scores_are_normalised_by_our_best_config():
-    metrics = {"a": {"tones": {"pitch_acc": 0.8}, "events": {"event_onset_200ms_fms": 0.5}},
-               "b": {"tones": {"pitch_acc": 0.4}, "events": {"event_onset_200ms_fms": 0.25}}}
+    metrics = {
+        "a": {"tones": {"pitch_acc": 0.8}, "events": {"event_onset_200ms_fms": 0.5}},
+        "b": {"tones": {"pitch_acc": 0.4}, "events": {"event_onset_200ms_fms": 0.25}},
+    }
     rows, kind, left_out = normalised_scores(metrics, DEMO_FACTS, PAPER, ["a", "b"])
     assert kind == "ours" and left_out == []
     got = {(r["config"], r["task"]): r["normalised"] for r in rows}
@@ -86,16 +98,39 @@ def test_scores_and_ablation_figures_with_plot_data(tmp_path):
     metrics_file = tmp_path / "metrics.json"
     metrics_file.write_text(json.dumps(fake_hear2021_metrics()))
     configs = ["logmel", "crepe", "wav2vec2_large", "hubert_xlarge", "fusion_cat_xwc", "avg_xw", "cat_xw"]
-    caption = write_scores_figure(metrics_file, PAPER_CSV, tmp_path / "s", tmp_path / "s.csv", tmp_path / "s.txt",
-                                  configs=configs, facts=FACTS, suite="hear2021")
+    caption = write_scores_figure(
+        metrics_file,
+        PAPER_CSV,
+        tmp_path / "s",
+        tmp_path / "s.csv",
+        tmp_path / "s.txt",
+        configs=configs,
+        facts=FACTS,
+        suite="hear2021",
+    )
     _check_figure(tmp_path / "s")
     assert "best score the paper prints" in caption and "beehive_states_fold0-v2-full" in caption
     data = _read_csv(tmp_path / "s.csv")
-    assert len(data) == len(configs) * 16 and set(data[0]) == {"config", "task", "category", "metric", "score",
-                                                                "reference", "normalised"}
-    caption = write_ablation_figure(metrics_file, PAPER_CSV, tmp_path / "a", tmp_path / "a.csv", tmp_path / "a.txt",
-                                    pairs=[["avg_xw", "cat_xw"], ["hubert_xlarge", "fusion_cat_xwc"]], facts=FACTS,
-                                    suite="hear2021", stand_in=True)
+    assert len(data) == len(configs) * 16 and set(data[0]) == {
+        "config",
+        "task",
+        "category",
+        "metric",
+        "score",
+        "reference",
+        "normalised",
+    }
+    caption = write_ablation_figure(
+        metrics_file,
+        PAPER_CSV,
+        tmp_path / "a",
+        tmp_path / "a.csv",
+        tmp_path / "a.txt",
+        pairs=[["avg_xw", "cat_xw"], ["hubert_xlarge", "fusion_cat_xwc"]],
+        facts=FACTS,
+        suite="hear2021",
+        stand_in=True,
+    )
     _check_figure(tmp_path / "a")
     assert "Black ticks" in caption and "stand-in" in caption
     assert len(_read_csv(tmp_path / "a.csv")) == 2 * 20
@@ -107,7 +142,9 @@ def _embedding_dir(root, rows_per_split, dim=8, files=None, seed=0):
     for split, n in rows_per_split.items():
         hear.write_embeddings(root, split, rng.normal(size=(n, dim)).astype(np.float32))
         if files:
-            hear.write_filename_timestamps(root, split, [(f"{i // files}.wav", 12.5 + 20 * (i % files)) for i in range(n)])
+            hear.write_filename_timestamps(
+                root, split, [(f"{i // files}.wav", 12.5 + 20 * (i % files)) for i in range(n)]
+            )
     return root
 
 
@@ -131,8 +168,16 @@ def test_tsne_figure_has_one_point_per_drawn_clip(tmp_path):
             d = tmp_path / model / task
             _embedding_dir(d / "fusion", {"train": 20, "test": 10}, seed=k)
             members[model][task] = d
-    write_tsne_figure(members, tmp_path / "tsne", tmp_path / "tsne.csv", tmp_path / "tsne.txt",
-                      points_per_task=15, perplexity=50, seed=0, suite="demo")
+    write_tsne_figure(
+        members,
+        tmp_path / "tsne",
+        tmp_path / "tsne.csv",
+        tmp_path / "tsne.txt",
+        points_per_task=15,
+        perplexity=50,
+        seed=0,
+        suite="demo",
+    )
     _check_figure(tmp_path / "tsne")
     data = _read_csv(tmp_path / "tsne.csv")
     assert len(data) == 2 * 2 * 15
@@ -143,8 +188,17 @@ def test_tsne_figure_has_one_point_per_drawn_clip(tmp_path):
 def _layer_scores(root, model, task, metric, scores, **extra):
     path = root / model / task / "scores.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"metric": metric, "layers": [{"layer": i, "score": s} for i, s in scores],
-                                "engine": "native", "seed": 42, **extra}))
+    path.write_text(
+        json.dumps(
+            {
+                "metric": metric,
+                "layers": [{"layer": i, "score": s} for i, s in scores],
+                "engine": "native",
+                "seed": 42,
+                **extra,
+            }
+        )
+    )
     return path
 
 
@@ -158,7 +212,8 @@ def test_layer_curves_follow_the_probe_layers_contract(tmp_path):
     tones = [(r["layer"], r["score"]) for r in rows if r["model"] == "hubert_standin" and r["task"] == "tones"]
     assert tones == [(0, 25.0), (1, 50.0), (2, 75.0)]  # sorted by layer, percent
     assert [r["score"] for r in rows if r["task"] == "mix"] == [1.5, None, 2.0]  # d' as is
-    caption = write_layer_figure(files, tmp_path / "layers", tmp_path / "layers.csv", tmp_path / "layers.txt",
-                                 suite="demo", stand_in=True)
+    caption = write_layer_figure(
+        files, tmp_path / "layers", tmp_path / "layers.csv", tmp_path / "layers.txt", suite="demo", stand_in=True
+    )
     _check_figure(tmp_path / "layers")
     assert "stand-in" in caption and len(_read_csv(tmp_path / "layers.csv")) == 9

@@ -83,21 +83,37 @@ def test_layout_check_names_the_missing_clip(tmp_path):
 def test_metadata_validation_follows_hear_preprocess(tmp_path):
     """hear-preprocess v2021.1.0 (util/task_config.py) forbids nfolds for trainvaltest and
     requires it (>= 3) for k-fold modes; extra keys (mode, tmp_dir, download_urls, ...) are kept."""
-    base = {"task_name": "t", "version": "v1", "embedding_type": "scene", "prediction_type": "multiclass",
-            "sample_duration": 1.0, "evaluation": ["top1_acc"], "mode": "full", "tmp_dir": "_workdir"}
+    base = {
+        "task_name": "t",
+        "version": "v1",
+        "embedding_type": "scene",
+        "prediction_type": "multiclass",
+        "sample_duration": 1.0,
+        "evaluation": ["top1_acc"],
+        "mode": "full",
+        "tmp_dir": "_workdir",
+    }
     hear.validate_metadata({**base, "split_mode": "trainvaltest", "splits": ["train", "valid", "test"]}, where="w")
-    hear.validate_metadata({**base, "split_mode": "new_split_kfold", "nfolds": 3, "splits": ["fold00", "fold01", "fold02"]}, where="w")
+    hear.validate_metadata(
+        {**base, "split_mode": "new_split_kfold", "nfolds": 3, "splits": ["fold00", "fold01", "fold02"]}, where="w"
+    )
     with pytest.raises(hear.TaskFormatError, match="nfolds=3 with split_mode trainvaltest"):
-        hear.validate_metadata({**base, "split_mode": "trainvaltest", "nfolds": 3, "splits": ["train", "valid", "test"]}, where="w")
+        hear.validate_metadata(
+            {**base, "split_mode": "trainvaltest", "nfolds": 3, "splits": ["train", "valid", "test"]}, where="w"
+        )
     with pytest.raises(hear.TaskFormatError, match="nfolds=4 but 'splits' lists 3 folds"):
-        hear.validate_metadata({**base, "split_mode": "presplit_kfold", "nfolds": 4, "splits": ["fold00", "fold01", "fold02"]}, where="w")
+        hear.validate_metadata(
+            {**base, "split_mode": "presplit_kfold", "nfolds": 4, "splits": ["fold00", "fold01", "fold02"]}, where="w"
+        )
     with pytest.raises(hear.TaskFormatError, match="trainvaltest needs splits"):
         hear.validate_metadata({**base, "split_mode": "trainvaltest", "splits": ["train", "test"]}, where="w")
     with pytest.raises(hear.TaskFormatError, match=r"missing keys \['splits'\]"):
         hear.validate_metadata({**base, "split_mode": "trainvaltest"}, where="w")
 
 
-@pytest.mark.parametrize("task_dir", sorted(p.name for p in (ROOT / "tests" / "fixtures" / "hear2021").iterdir() if p.is_dir()))
+@pytest.mark.parametrize(
+    "task_dir", sorted(p.name for p in (ROOT / "tests" / "fixtures" / "hear2021").iterdir() if p.is_dir())
+)
 def test_every_real_hear2021_metadata_is_accepted(task_dir):
     """The 20 task_metadata.json files as hear-preprocess v2021.1.0 writes them (fixtures with
     their sources in tests/fixtures/hear2021): all accepted, nfolds read only for k-fold."""

@@ -25,14 +25,23 @@ REQUIRED = os.environ.get("HEARFLOW_REQUIRE_HEAREVAL") == "1"
 def heareval_python():
     if not HEAREVAL_PYTHON.is_file():
         if REQUIRED:
-            pytest.fail("heareval's runner is required here (HEARFLOW_REQUIRE_HEAREVAL=1) but .venv-heareval is missing: run ./bootstrap.sh")
+            pytest.fail(
+                "heareval's runner is required here (HEARFLOW_REQUIRE_HEAREVAL=1) but .venv-heareval is missing: run ./bootstrap.sh"
+            )
         pytest.skip("no .venv-heareval: run ./bootstrap.sh to create it")
     return HEAREVAL_PYTHON
 
 
 # heareval's grid values are classes and functions; the native engine names them
-NAMES = {"BatchNorm1d": "batchnorm", "Identity": "identity", "LayerNorm": "layernorm", "xavier_uniform_": "xavier_uniform",
-         "xavier_normal_": "xavier_normal", "Adam": "adam", "SGD": "sgd"}
+NAMES = {
+    "BatchNorm1d": "batchnorm",
+    "Identity": "identity",
+    "LayerNorm": "layernorm",
+    "xavier_uniform_": "xavier_uniform",
+    "xavier_normal_": "xavier_normal",
+    "Adam": "adam",
+    "SGD": "sgd",
+}
 
 # Runs heareval.predictions.task_predictions.task_predictions as it is, on an embedding dir
 # holding only metadata and vocabulary: its grid-point loop calls task_predictions_train once
@@ -65,8 +74,13 @@ _RECORD_GRID = textwrap.dedent(
 
 
 def _heareval_grid(python, emb_dir, points: int) -> list[dict]:
-    res = subprocess.run([str(python), "-c", _RECORD_GRID, str(emb_dir), str(points)], capture_output=True, text=True,
-                         env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"), timeout=300)
+    res = subprocess.run(
+        [str(python), "-c", _RECORD_GRID, str(emb_dir), str(points)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1"),
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return [{k: NAMES.get(v, v) for k, v in conf.items()} for conf in json.loads(res.stdout.strip().splitlines()[-1])]
 
@@ -107,9 +121,9 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     epochs can differ by a few where the validation curve is flat, and are reported)."""
     import time
 
+    from benchmarks.probe_compare import demo_embeddings, run_engine
     from hearflow import hear
     from hearflow.demo import DEMO_TASKS
-    from benchmarks.probe_compare import demo_embeddings, run_engine
 
     # A quarter of the demo's clips, but half for the mixtures: at a quarter their validation
     # splits hold 12 clips, where the validation mAP of several points saturates and a tie
@@ -131,10 +145,14 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
         clips = min(len(hear.read_target_labels(emb, s)) for s in hear.Task.load(emb).splits)
         tol = _tolerance(clips)
         diffs = {m: abs(native["metrics"][m] - v) for m, v in kit["metrics"].items()}
-        report[task] = {"native_s": round(t1 - t0, 1), "heareval_s": round(t2 - t1, 1), "tolerance": tol,
-                        "hparams": [kit["hparams"], {k: native["hparams"][k] for k in kit["hparams"]}],
-                        "best_epochs": [[f["best_epoch"] for f in kit["folds"]], [f["best_epoch"] for f in native["folds"]]],
-                        "differences": diffs}
+        report[task] = {
+            "native_s": round(t1 - t0, 1),
+            "heareval_s": round(t2 - t1, 1),
+            "tolerance": tol,
+            "hparams": [kit["hparams"], {k: native["hparams"][k] for k in kit["hparams"]}],
+            "best_epochs": [[f["best_epoch"] for f in kit["folds"]], [f["best_epoch"] for f in native["folds"]]],
+            "differences": diffs,
+        }
         if {k: native["hparams"][k] for k in kit["hparams"]} != kit["hparams"]:
             failures.append(f"{task}: hparams")
         failures += [f"{task}: {m} differs by {d:.4f} > {tol:.3f}" for m, d in diffs.items() if not d <= tol]

@@ -116,8 +116,17 @@ def _hooked_states(net, audio) -> tuple[list[torch.Tensor], torch.Tensor]:
     modeling_hubert.py). Also returns `last_hidden_state`."""
     encoder = net.encoder
     inputs, outputs, normed = [], [], []
-    handles = [encoder.layers[0].register_forward_pre_hook(lambda m, args, kw: inputs.append(args[0].clone()), with_kwargs=True)]
-    handles += [layer.register_forward_hook(lambda m, a, out: outputs.append((out[0] if isinstance(out, tuple) else out).clone())) for layer in encoder.layers]
+    handles = [
+        encoder.layers[0].register_forward_pre_hook(
+            lambda m, args, kw: inputs.append(args[0].clone()), with_kwargs=True
+        )
+    ]
+    handles += [
+        layer.register_forward_hook(
+            lambda m, a, out: outputs.append((out[0] if isinstance(out, tuple) else out).clone())
+        )
+        for layer in encoder.layers
+    ]
     handles.append(encoder.layer_norm.register_forward_hook(lambda m, a, out: normed.append(out.clone())))
     try:
         with torch.no_grad():
@@ -195,8 +204,18 @@ def test_logmel_equals_an_independent_librosa_computation():
     audio = _audio(1, 0.5, sr=32000)
     emb, ts = logmel.get_timestamp_embeddings(audio, model)
     ref = librosa.feature.melspectrogram(
-        y=audio[0].double().numpy(), sr=32000, n_fft=1024, hop_length=320, win_length=800, window="hann",
-        center=True, pad_mode="reflect", power=2.0, n_mels=64, htk=True, norm=None,
+        y=audio[0].double().numpy(),
+        sr=32000,
+        n_fft=1024,
+        hop_length=320,
+        win_length=800,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
+        n_mels=64,
+        htk=True,
+        norm=None,
     )
     np.testing.assert_allclose(emb[0].numpy(), np.log(ref + logmel.EPS).T, atol=2e-4, rtol=0)
     assert torch.allclose(torch.diff(ts[0]), torch.tensor(10.0)) and emb.shape[-1] == 64
@@ -216,7 +235,8 @@ def test_logmel_puts_a_tone_in_its_hand_computed_mel_bin():
 
 
 @pytest.mark.parametrize(
-    "checkpoint", ["facebook/hubert-xlarge-ll60k", "facebook/hubert-large-ll60k", "facebook/wav2vec2-large-960h-lv60-self"]
+    "checkpoint",
+    ["facebook/hubert-xlarge-ll60k", "facebook/hubert-large-ll60k", "facebook/wav2vec2-large-960h-lv60-self"],
 )
 def test_full_size_architectures_embed(checkpoint):
     """The real checkpoints' architectures (catalog/checkpoints.yaml, from their Hub configs),

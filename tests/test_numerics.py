@@ -88,11 +88,18 @@ def _child(spec: dict) -> dict:
         ("logmel", 32000, "logmel", {"sample_rate": 32000, "n_mels": 64, "hop_ms": 10}),
     ):
         out = Path(spec["out"]) / name
-        embed_task(Path(spec["tasks"]) / str(rate) / "demo_events-v1-full", out, module=module,
-                   options=options, progress=False)  # fmt: skip
+        embed_task(
+            Path(spec["tasks"]) / str(rate) / "demo_events-v1-full", out, module=module, options=options, progress=False
+        )
         digests[name] = _digest(out)
-    scores = probe_task(Path(spec["fixed"]) / "last", grid=PROBE_GRID, max_grid_points=2, seed=3,
-                        device="cpu", workers=spec.get("workers"))  # fmt: skip
+    scores = probe_task(
+        Path(spec["fixed"]) / "last",
+        grid=PROBE_GRID,
+        max_grid_points=2,
+        seed=3,
+        device="cpu",
+        workers=spec.get("workers"),
+    )
     text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
     digests["probe"] = hashlib.sha256(text.encode()).hexdigest()
     return digests
@@ -120,8 +127,13 @@ def workspace(tmp_path_factory, standins):
         resample_task(src, root / "tasks" / str(rate) / src.name, sr_in=48000, sr_out=rate)
     half = synthesize_task("demo_events-v1-full", root / "half", seed=0, scale=0.5)
     resample_task(half, root / "half32" / half.name, sr_in=48000, sr_out=32000)
-    embed_task(root / "half32" / half.name, root / "fixed", module="logmel",
-               options={"sample_rate": 32000, "n_mels": 128, "hop_ms": 10}, progress=False)  # fmt: skip
+    embed_task(
+        root / "half32" / half.name,
+        root / "fixed",
+        module="logmel",
+        options={"sample_rate": 32000, "n_mels": 128, "hop_ms": 10},
+        progress=False,
+    )
     return {"root": root, "hubert": str(standins["hubert"]), "cache": {}}
 
 
@@ -134,11 +146,24 @@ def run_case(ws: dict, mode: str, push: dict | None = None, threads: int = 2, wo
         numerics.apply(params, env)  # what the Snakefile does for every job
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH")) if p)
         out = ws["root"] / f"case{len(ws['cache'])}"
-        spec = {"numerics": params, "threads": threads, "workers": workers, "out": str(out),
-                "tasks": str(ws["root"] / "tasks"), "fixed": str(ws["root"] / "fixed"), "hubert": ws["hubert"]}  # fmt: skip
+        spec = {
+            "numerics": params,
+            "threads": threads,
+            "workers": workers,
+            "out": str(out),
+            "tasks": str(ws["root"] / "tasks"),
+            "fixed": str(ws["root"] / "fixed"),
+            "hubert": ws["hubert"],
+        }
         code = "import json,sys; from tests.test_numerics import _child; print(json.dumps(_child(json.loads(sys.argv[1]))))"
-        proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(spec)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         ws["cache"][key] = json.loads(proc.stdout.strip().splitlines()[-1])
     return ws["cache"][key]

@@ -57,24 +57,56 @@ CSV_PATH = Path(__file__).resolve().parents[1] / "reports" / "paper" / "tables.c
 COLUMNS = ["table", "method", "task", "metric", "value", "source"]
 
 TASKS = {
-    "dcase2016_task2-hear2021-full", "nsynth_pitch-v2.2.3-5h", "nsynth_pitch-v2.2.3-50h",
-    "speech_commands-v0.0.2-5h", "speech_commands-v0.0.2-full",
-    "beehive_states_fold0-v2-full", "beehive_states_fold1-v2-full",
-    "beijing_opera-v1.0-hear2021-full", "tfds_crema_d-1.0.0-full", "esc50-v2.0.0-full",
-    "fsd50k-v1.0-full", "gunshot_triangulation-v1.0-full", "tfds_gtzan-1.0.0-full",
-    "tfds_gtzan_music_speech-1.0.0-full", "libricount-v1.0.0-hear2021-full",
-    "maestro-v3.0.0-5h", "mridangam_stroke-v1.5-full", "mridangam_tonic-v1.5-full",
-    "vocal_imitation-v1.1.3-full", "vox_lingua_top10-hear2021-full",
+    "dcase2016_task2-hear2021-full",
+    "nsynth_pitch-v2.2.3-5h",
+    "nsynth_pitch-v2.2.3-50h",
+    "speech_commands-v0.0.2-5h",
+    "speech_commands-v0.0.2-full",
+    "beehive_states_fold0-v2-full",
+    "beehive_states_fold1-v2-full",
+    "beijing_opera-v1.0-hear2021-full",
+    "tfds_crema_d-1.0.0-full",
+    "esc50-v2.0.0-full",
+    "fsd50k-v1.0-full",
+    "gunshot_triangulation-v1.0-full",
+    "tfds_gtzan-1.0.0-full",
+    "tfds_gtzan_music_speech-1.0.0-full",
+    "libricount-v1.0.0-hear2021-full",
+    "maestro-v3.0.0-5h",
+    "mridangam_stroke-v1.5-full",
+    "mridangam_tonic-v1.5-full",
+    "vocal_imitation-v1.1.3-full",
+    "vox_lingua_top10-hear2021-full",
 }
 METRICS = {
-    "top1_acc", "pitch_acc", "chroma_acc", "mAP", "d_prime", "aucroc",
-    "event_onset_200ms_fms", "event_onset_50ms_fms",
-    "event_onset_offset_50ms_20perc_fms", "segment_1s_er",
+    "top1_acc",
+    "pitch_acc",
+    "chroma_acc",
+    "mAP",
+    "d_prime",
+    "aucroc",
+    "event_onset_200ms_fms",
+    "event_onset_50ms_fms",
+    "event_onset_offset_50ms_20perc_fms",
+    "segment_1s_er",
 }
 METHODS = {
-    "fusion_cat_xwc", "cat_xwc", "cat_wc", "avg_xc", "avg_xw", "cat_xw",
-    "fusion_hubert_xlarge", "fusion_wav2vec2_large", "hubert_xlarge", "wav2vec2_large",
-    "crepe", "passt", "panns", "wav2clip", "byol_s", "efficientnet_b2",
+    "fusion_cat_xwc",
+    "cat_xwc",
+    "cat_wc",
+    "avg_xc",
+    "avg_xw",
+    "cat_xw",
+    "fusion_hubert_xlarge",
+    "fusion_wav2vec2_large",
+    "hubert_xlarge",
+    "wav2vec2_large",
+    "crepe",
+    "passt",
+    "panns",
+    "wav2clip",
+    "byol_s",
+    "efficientnet_b2",
 }
 LOWER_IS_BETTER = {"segment_1s_er"}
 
@@ -97,8 +129,7 @@ def _rows():
 
 
 def _values():
-    return {(r["table"], r["method"], r["task"], r["metric"]): float(r["value"])
-            for r in _rows()}
+    return {(r["table"], r["method"], r["task"], r["metric"]): float(r["value"]) for r in _rows()}
 
 
 def v(table, method, task, metric):
@@ -140,8 +171,7 @@ def test_row_counts():
     for r in _rows():
         counts[r["table"]] += 1
     # 21 columns; Table 2 has 9 rows minus 4 N/A cells, Table 3 four rows, 4-6 two rows.
-    assert dict(counts) == {"table2": 185, "table3": 84, "table4": 42,
-                            "table5": 42, "table6": 42}
+    assert dict(counts) == {"table2": 185, "table3": 84, "table4": 42, "table5": 42, "table6": 42}
 
 
 def test_na_cells_are_absent():
@@ -167,6 +197,7 @@ def test_values_match_source_lines():
 
 
 # --- pinned values, each cross-checked against a sentence of the paper -------------
+
 
 def test_pin_fusion_speech_commands():
     # line 1316: "our concatenation-based final framework indeed achieves 96.8 Acc on
@@ -289,26 +320,32 @@ def test_table2_fusion_rankings():
     # DCASE 2016 Task 2, NSynth 50h, Gunshot Triangulation, Mridingham Tonic, Mridingham
     # Stroke and LibriCount (judged on each task's first metric).
     primary = {
-        SC: "top1_acc", "vox_lingua_top10-hear2021-full": "top1_acc",
+        SC: "top1_acc",
+        "vox_lingua_top10-hear2021-full": "top1_acc",
         "vocal_imitation-v1.1.3-full": "mAP",
-        "tfds_crema_d-1.0.0-full": "top1_acc", MAE: "event_onset_50ms_fms",
-        DC: ONSET, NS: "pitch_acc", "gunshot_triangulation-v1.0-full": "top1_acc",
-        "mridangam_tonic-v1.5-full": "top1_acc", "mridangam_stroke-v1.5-full": "top1_acc",
+        "tfds_crema_d-1.0.0-full": "top1_acc",
+        MAE: "event_onset_50ms_fms",
+        DC: ONSET,
+        NS: "pitch_acc",
+        "gunshot_triangulation-v1.0-full": "top1_acc",
+        "mridangam_tonic-v1.5-full": "top1_acc",
+        "mridangam_stroke-v1.5-full": "top1_acc",
         LC: "top1_acc",
     }
     # Beijing Opera Percussion is left out of `first`: the printed Table 2 contradicts the
     # sentence there (EfficientNet-B2 96.8 > fusion 96.6 = PaSST 96.6, lines 571-575, 637);
     # see test_table2_beijing_as_printed.
-    first = [SC, "vox_lingua_top10-hear2021-full", "vocal_imitation-v1.1.3-full",
-             "tfds_crema_d-1.0.0-full", MAE]
-    second = [DC, NS, "gunshot_triangulation-v1.0-full", "mridangam_tonic-v1.5-full",
-              "mridangam_stroke-v1.5-full", LC]
+    first = [SC, "vox_lingua_top10-hear2021-full", "vocal_imitation-v1.1.3-full", "tfds_crema_d-1.0.0-full", MAE]
+    second = [DC, NS, "gunshot_triangulation-v1.0-full", "mridangam_tonic-v1.5-full", "mridangam_stroke-v1.5-full", LC]
     tm = _by_table_method()
     for task in first + second:
         metric = primary[task]
         ours = tm[("table2", "fusion_cat_xwc")][(task, metric)]
-        better = [m for (t, m), d in tm.items() if t == "table2" and m != "fusion_cat_xwc"
-                  and (task, metric) in d and d[(task, metric)] > ours]
+        better = [
+            m
+            for (t, m), d in tm.items()
+            if t == "table2" and m != "fusion_cat_xwc" and (task, metric) in d and d[(task, metric)] > ours
+        ]
         assert len(better) == (0 if task in first else 1), (task, better)
 
 

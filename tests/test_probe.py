@@ -350,9 +350,7 @@ def test_events_from_frames_hand_made_example():
     probs = np.array([a, b], dtype=np.float32).T
     shuffled = np.random.default_rng(0).permutation(10)  # frame order must not matter
     # No filter: runs of a are frames 1-3, 5, 8-9; b covers everything.
-    assert events_from_frames(
-        probs[shuffled], times[shuffled], ["a", "b"], median_filter_ms=0, min_duration=0
-    ) == [
+    assert events_from_frames(probs[shuffled], times[shuffled], ["a", "b"], median_filter_ms=0, min_duration=0) == [
         {"label": "b", "start": 0.0, "end": 450.0},
         {"label": "a", "start": 50.0, "end": 150.0},
         {"label": "a", "start": 250.0, "end": 250.0},
@@ -397,8 +395,14 @@ def test_events_from_frames_matches_heareval():
     posts = [(0, 0), (120, 80), (250, 125)]
     case = {"times": times.tolist(), "probs": probs.tolist(), "posts": posts}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([str(HEAREVAL_PYTHON), "-c", _HEAREVAL_EVENTS], input=json.dumps(case),
-                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [str(HEAREVAL_PYTHON), "-c", _HEAREVAL_EVENTS],
+        input=json.dumps(case),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     expected = json.loads(proc.stdout)
     for (median_filter_ms, min_duration), theirs in zip(posts, expected, strict=True):
         got = events_from_frames(
@@ -419,10 +423,17 @@ def test_events_from_frames_matches_heareval():
 def test_stacked_members_train_as_independent_heareval_models(shape, optim):
     """A stack of grid points = the same points as separate torch modules and optimizers."""
     confs = [
-        {**{k: v[0] for k, v in DEFAULT_GRID.items()}, **shape, "hidden_dim": 12,
-         "dropout": 0.0, "optim": optim, "lr": lr, "initialization": init}
+        {
+            **{k: v[0] for k, v in DEFAULT_GRID.items()},
+            **shape,
+            "hidden_dim": 12,
+            "dropout": 0.0,
+            "optim": optim,
+            "lr": lr,
+            "initialization": init,
+        }
         for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
-    ]  # fmt: skip
+    ]
     seeds = member_seeds(0, len(confs))
     stack = StackedMLP.build(6, 4, confs, torch.device("cpu"), seeds)
     singles = []
@@ -464,10 +475,17 @@ def test_a_member_trains_the_same_in_any_stack(norm):
     """With member seeds, a member's dropout masks and updates do not depend on who shares
     its stack (CUDA's stacks): a stack of three trains each member as a stack of one would."""
     confs = [
-        {**{k: v[0] for k, v in DEFAULT_GRID.items()}, "hidden_layers": 2, "hidden_dim": 24,
-         "hidden_norm": norm, "dropout": 0.3, "lr": lr, "initialization": init}
+        {
+            **{k: v[0] for k, v in DEFAULT_GRID.items()},
+            "hidden_layers": 2,
+            "hidden_dim": 24,
+            "hidden_norm": norm,
+            "dropout": 0.3,
+            "lr": lr,
+            "initialization": init,
+        }
         for lr, init in [(1e-2, "xavier_uniform"), (1e-3, "xavier_normal"), (3e-2, "xavier_uniform")]
-    ]  # fmt: skip
+    ]
     seeds = member_seeds(5, len(confs))
     models = [StackedMLP.build(6, 4, confs, "cpu", seeds)]
     models += [StackedMLP.build(6, 4, [c], "cpu", [s]) for c, s in zip(confs, seeds, strict=True)]
@@ -490,8 +508,9 @@ def test_a_member_trains_the_same_in_any_stack(norm):
     alone = torch.cat([m.forward(x).detach() for m in models[1:]])
     torch.testing.assert_close(stacked, alone, rtol=1e-5, atol=1e-6)
     if norm == "layernorm":  # running statistics: see the test above on BatchNorm's biases
-        torch.testing.assert_close(models[0].logits(x), torch.cat([m.logits(x) for m in models[1:]]),
-                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+        torch.testing.assert_close(
+            models[0].logits(x), torch.cat([m.logits(x) for m in models[1:]]), rtol=1e-5, atol=1e-6
+        )
     assert models[0].select([2]).generators[0] is models[0].generators[2]
     with pytest.raises(ValueError, match="member seeds"):
         StackedMLP.build(6, 4, confs, "cpu")
@@ -510,7 +529,9 @@ def test_onednn_linear_equals_matmul_forward_and_backward():
             w = torch.randn(dims, out, generator=gen) / dims**0.5
             b = torch.randn(out, generator=gen)
             grad = torch.randn(rows, out, generator=gen)
-            leaves = [[t.clone().requires_grad_(k > 0 or input_grad) for k, t in enumerate((x, w, b))] for _ in range(2)]
+            leaves = [
+                [t.clone().requires_grad_(k > 0 or input_grad) for k, t in enumerate((x, w, b))] for _ in range(2)
+            ]
             fast = kernels.OneDNNLinear.apply(*leaves[0])
             reference = torch.matmul(leaves[1][0], leaves[1][1]) + leaves[1][2]
             fast.backward(grad)
@@ -599,8 +620,14 @@ def test_a_fork_takes_further_jobs_while_this_process_trains(tmp_path, monkeypat
     done = tmp_path / "done"
     fit = native._Trainer.fit
     parent = os.getpid()
-    grid = {**TINY_GRID, "hidden_layers": [2], "hidden_dim": [256], "lr": [1e-2, 3e-3, 1e-3, 3e-4],
-            "max_epochs": [3], "check_val_every_n_epoch": [3]}  # fmt: skip
+    grid = {
+        **TINY_GRID,
+        "hidden_layers": [2],
+        "hidden_dim": [256],
+        "lr": [1e-2, 3e-3, 1e-3, 3e-4],
+        "max_epochs": [3],
+        "check_val_every_n_epoch": [3],
+    }
 
     def fit_waiting_for_the_fork(self, *job):
         if os.getpid() == parent:  # this process's one job: until the fork has done the other three

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from benchmarks.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
-from hearflow.probe import linear_probe, probe_task
+from hearflow.probe import linear_probe
 from hearflow.probe_job import run_layer_probe, run_probe
 from tests.conftest import ROOT
 from tests.test_probe import EVENT_METRICS, TINY_GRID, event_task, scene_task
@@ -41,9 +40,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny probes: one thr
 
 def test_linear_engine_scene_multiclass_and_multilabel(tmp_path):
     blobs = scene_task(
-        tmp_path / "blobs", prediction_type="multiclass", evaluation=["top1_acc", "pitch_acc", "chroma_acc"],
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc", "pitch_acc", "chroma_acc"],
         sizes={"train": 200, "valid": 60, "test": 60},
-    )  # fmt: skip
+    )
     result = linear_probe(blobs, **FAST_LINEAR)
     assert result["engine"] == "linear" and result["hparams"]["epochs"] == 40
     assert set(result["metrics"]) == {"top1_acc", "pitch_acc", "chroma_acc"}
@@ -51,18 +52,24 @@ def test_linear_engine_scene_multiclass_and_multilabel(tmp_path):
     assert 0 <= result["folds"][0]["best_epoch"] < 40 and result["validation_score"] < 0.5
 
     tags = scene_task(
-        tmp_path / "tags", prediction_type="multilabel", evaluation=["mAP", "d_prime", "aucroc"],
-        sizes={"train": 300, "valid": 100, "test": 100}, nlabels=4,
-    )  # fmt: skip
+        tmp_path / "tags",
+        prediction_type="multilabel",
+        evaluation=["mAP", "d_prime", "aucroc"],
+        sizes={"train": 300, "valid": 100, "test": 100},
+        nlabels=4,
+    )
     metrics = linear_probe(tags, **FAST_LINEAR)["metrics"]
     assert metrics["mAP"] >= 0.9 and metrics["aucroc"] >= 0.95 and metrics["d_prime"] >= 2.0
 
 
 def test_linear_engine_kfold_and_events(tmp_path):
     folds = scene_task(
-        tmp_path / "folds", prediction_type="multiclass", evaluation=["top1_acc"],
-        sizes={"fold00": 80, "fold01": 80, "fold02": 80}, split_mode="new_split_kfold",
-    )  # fmt: skip
+        tmp_path / "folds",
+        prediction_type="multiclass",
+        evaluation=["top1_acc"],
+        sizes={"fold00": 80, "fold01": 80, "fold02": 80},
+        split_mode="new_split_kfold",
+    )
     result = linear_probe(folds, **FAST_LINEAR)
     assert [f["test"] for f in result["folds"]] == [["fold00"], ["fold01"], ["fold02"]]
     accs = [f["metrics"]["top1_acc"] for f in result["folds"]]
@@ -80,9 +87,11 @@ def _member_with_layers(root: Path, signal: list[float]) -> Path:
     """A member dir whose layers/NN views share one task; layer i's class means scale by signal[i]."""
     member = root / "members" / "toy_ssl" / "blobs"
     base = scene_task(
-        root / "base" / "blobs", prediction_type="multiclass", evaluation=["top1_acc", "mAP"],
+        root / "base" / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc", "mAP"],
         sizes={"train": 120, "valid": 60, "test": 60},
-    )  # fmt: skip
+    )
     from hearflow.hear import Task, read_embeddings, read_target_labels, write_embeddings, write_target_labels
 
     task = Task.load(base)
@@ -113,16 +122,21 @@ def test_layer_probe_writes_one_curve_per_model_and_task(tmp_path):
     assert curve == [entry["metrics"]["top1_acc"] for entry in scores["layers"]]
     assert curve[0] < 0.5 < curve[2]  # noise only vs. the full signal (5 classes: chance 0.2)
 
-    native = run_layer_probe(member, tmp_path / "native.json", engine="native", seed=3,
-                             grid=TINY_GRID, max_grid_points=1)  # fmt: skip
+    native = run_layer_probe(
+        member, tmp_path / "native.json", engine="native", seed=3, grid=TINY_GRID, max_grid_points=1
+    )
     assert native["engine"] == "native" and len(native["layers"]) == 3
     with pytest.raises(ValueError, match="no per-layer views"):
         run_layer_probe(tmp_path, tmp_path / "x.json", engine="linear", seed=0)
 
 
 def test_run_probe_writes_scores_of_every_engine_schema(tmp_path):
-    emb = scene_task(tmp_path / "blobs", prediction_type="multiclass", evaluation=["top1_acc", "mAP"],
-                     sizes={"train": 100, "valid": 40, "test": 40})  # fmt: skip
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multiclass",
+        evaluation=["top1_acc", "mAP"],
+        sizes={"train": 100, "valid": 40, "test": 40},
+    )
     for engine in ("native", "linear"):
         out = tmp_path / engine / "scores.json"
         run_probe(emb, out, engine=engine, grid=TINY_GRID, max_grid_points=1, seed=5, linear=FAST_LINEAR)
@@ -148,9 +162,13 @@ def test_one_grid_point_native_equals_heareval(tmp_path, kind):
         emb = event_task(tmp_path / "events")
     else:
         emb = scene_task(
-            tmp_path / "tags", prediction_type="multilabel", evaluation=["mAP", "d_prime", "aucroc", "top1_acc"],
-            sizes={"fold00": 60, "fold01": 60, "fold02": 60}, split_mode="new_split_kfold", nlabels=4,
-        )  # fmt: skip
+            tmp_path / "tags",
+            prediction_type="multilabel",
+            evaluation=["mAP", "d_prime", "aucroc", "top1_acc"],
+            sizes={"fold00": 60, "fold01": 60, "fold02": 60},
+            split_mode="new_split_kfold",
+            nlabels=4,
+        )
     grid = {**TINY_GRID, "dropout": [0.1], "max_epochs": [12], "patience": [2]}
     common = {"grid": grid, "max_grid_points": 1, "seed": 42, "device": "cpu"}
     ours = run_engine("native", emb, **common)

@@ -19,14 +19,26 @@ import yaml
 
 from hearflow.probe import ENGINES, ProbeSettings, probe_dirs
 from hearflow.probe.protocol import (
-    DEFAULT_EVENT_POSTPROCESSING, DEFAULT_GRID, GRID_CHOICES, TASK_SPECIFIC_GRID, best_point, engine_result,
+    DEFAULT_EVENT_POSTPROCESSING,
+    DEFAULT_GRID,
+    GRID_CHOICES,
+    TASK_SPECIFIC_GRID,
+    best_point,
+    engine_result,
     fold_result,
-)  # fmt: skip
+)
 from tests.conftest import ROOT
 
 # heareval's grid holds torch classes and functions; the probe names them by strings.
-NAMES = {"BatchNorm1d": "batchnorm", "LayerNorm": "layernorm", "Identity": "identity",
-         "xavier_uniform_": "xavier_uniform", "xavier_normal_": "xavier_normal", "Adam": "adam", "SGD": "sgd"}  # fmt: skip
+NAMES = {
+    "BatchNorm1d": "batchnorm",
+    "LayerNorm": "layernorm",
+    "Identity": "identity",
+    "xavier_uniform_": "xavier_uniform",
+    "xavier_normal_": "xavier_normal",
+    "Adam": "adam",
+    "SGD": "sgd",
+}
 
 
 def _heareval_constants() -> dict[str, dict]:
@@ -67,8 +79,9 @@ def test_protocol_and_engine_registry_import_without_torch():
         "assert len(expand_grid(task_grid(None, meta), seed=42, max_points=8)) == 8\n"
         "assert 'torch' not in sys.modules\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -115,8 +128,17 @@ def test_engine_result_means_and_sample_std_over_folds():
     ]
     assert list(folds[0]) == ["test", "metrics", "epochs", "best_epoch", "validation_score"]
     result = engine_result("t", "native", 42, folds, {"lr": 1e-3}, grid_points=8)
-    assert list(result) == ["task", "engine", "seed", "metrics", "metrics_std", "folds", "hparams",
-                            "validation_score", "grid_points_tried"]  # fmt: skip
+    assert list(result) == [
+        "task",
+        "engine",
+        "seed",
+        "metrics",
+        "metrics_std",
+        "folds",
+        "hparams",
+        "validation_score",
+        "grid_points_tried",
+    ]
     assert result["metrics"] == {"top1_acc": 0.75, "mAP": 0.5}
     # sample std of two values a, b is |a - b| / sqrt(2)
     assert math.isclose(result["metrics_std"]["top1_acc"], 0.5 / math.sqrt(2))

@@ -26,26 +26,68 @@ from tests.test_workflow import _planned_rules, _snakemake
 
 # What a stage of each phase may run: its rule file, its scripts, its phase's modules and the
 # modules every phase shares (the HEAR format, atomic I/O, the job glue, run provenance).
-SHARED = ["src/hearflow/hear.py", "src/hearflow/io.py", "src/hearflow/smk.py", "src/hearflow/provenance.py",
-          "src/hearflow/numerics.py", "src/hearflow/devices.py"]
+SHARED = [
+    "src/hearflow/hear.py",
+    "src/hearflow/io.py",
+    "src/hearflow/smk.py",
+    "src/hearflow/provenance.py",
+    "src/hearflow/numerics.py",
+    "src/hearflow/devices.py",
+]
 ALLOWED = {
-    "data": ["rules/data.smk", "scripts/demo_archive.py", "scripts/download.py", "scripts/extract.py",
-             "scripts/resample.py", "src/hearflow/data.py", "src/hearflow/demo.py", "src/hearflow/audio.py"],
-    "embed": ["rules/embed.smk", "scripts/embed.py", "scripts/standin.py", "src/hearflow/embed.py",
-              "src/hearflow/audio.py", "src/hearflow/pooling.py", "src/hearflow/models/*.py"],
+    "data": [
+        "rules/data.smk",
+        "scripts/demo_archive.py",
+        "scripts/download.py",
+        "scripts/extract.py",
+        "scripts/resample.py",
+        "src/hearflow/data.py",
+        "src/hearflow/demo.py",
+        "src/hearflow/audio.py",
+    ],
+    "embed": [
+        "rules/embed.smk",
+        "scripts/embed.py",
+        "scripts/standin.py",
+        "src/hearflow/embed.py",
+        "src/hearflow/audio.py",
+        "src/hearflow/pooling.py",
+        "src/hearflow/models/*.py",
+    ],
     "ensemble": ["rules/ensemble.smk", "scripts/ensemble.py", "src/hearflow/ensemble.py", "src/hearflow/pooling.py"],
-    "probe": ["rules/probe.smk", "scripts/probe.py", "scripts/probe_layers.py", "src/hearflow/probe*.py",
-              "src/hearflow/heareval_launch.py"],
+    "probe": [
+        "rules/probe.smk",
+        "scripts/probe.py",
+        "scripts/probe_layers.py",
+        "src/hearflow/probe*.py",
+        "src/hearflow/heareval_launch.py",
+    ],
     # demo.py: the demo tasks' facts (category, metrics) where a catalog gives the real tasks'
-    "report": ["rules/report.smk", "scripts/metrics.py", "scripts/table.py", "scripts/score_plot.py",
-               "scripts/figure_*.py", "scripts/report_html.py", "src/hearflow/report.py", "src/hearflow/figures.py",
-               "src/hearflow/html_report.py", "src/hearflow/demo.py"],
+    "report": [
+        "rules/report.smk",
+        "scripts/metrics.py",
+        "scripts/table.py",
+        "scripts/score_plot.py",
+        "scripts/figure_*.py",
+        "scripts/report_html.py",
+        "src/hearflow/report.py",
+        "src/hearflow/figures.py",
+        "src/hearflow/html_report.py",
+        "src/hearflow/demo.py",
+    ],
 }
 # Known exceptions (none now: the probe's device choice moved to hearflow.devices). The
 # test fails when an entry is no longer needed, so none outlives its reason.
 PENDING: dict[str, set[str]] = {}
-STAGE_PHASE = {"data": "data", "standin": "embed", "embed": "embed", "ensemble": "ensemble", "probe": "probe",
-               "probe_layers": "probe", "report": "report"}
+STAGE_PHASE = {
+    "data": "data",
+    "standin": "embed",
+    "embed": "embed",
+    "ensemble": "ensemble",
+    "probe": "probe",
+    "probe_layers": "probe",
+    "report": "report",
+}
 
 
 def _code_deps(stage: dict) -> set[str]:
@@ -82,8 +124,11 @@ def test_allow_list_catches_a_probe_module_importing_embedding_code(tmp_path):
     whose probe_job.py imports run_environment from embed.py again, as it did)."""
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
     job = repo / "src" / "hearflow" / "probe_job.py"
-    job.write_text(job.read_text().replace("from hearflow.provenance import run_environment",
-                                           "from hearflow.embed import run_environment"))
+    job.write_text(
+        job.read_text().replace(
+            "from hearflow.provenance import run_environment", "from hearflow.embed import run_environment"
+        )
+    )
     stage = dvcgen.stages(load_params(repo / "params.yaml"), repo)["probe-crepe"]
     leaked = _outside("probe", _code_deps(stage)) - PENDING.get("probe", set())
     assert {"src/hearflow/embed.py", "src/hearflow/audio.py", "src/hearflow/pooling.py"} <= leaked
@@ -96,7 +141,9 @@ def test_changing_embed_py_reruns_no_probe_stage(suite_stages):
     assert depends == {n for n in suite_stages if n.startswith("embed-")}
     for name, stage in suite_stages.items():
         if name.startswith(("ensemble-", "probe-", "probe_layers-", "report")):
-            assert not any(d.startswith("src/hearflow/models/") and d not in PENDING["probe"] for d in stage["deps"]), name
+            assert not any(d.startswith("src/hearflow/models/") and d not in PENDING["probe"] for d in stage["deps"]), (
+                name
+            )
 
 
 # --- the rule registry ---------------------------------------------------------------------------
@@ -104,9 +151,13 @@ def test_changing_embed_py_reruns_no_probe_stage(suite_stages):
 
 def test_registries_and_the_dvc_yaml_generator_import_no_torch():
     """Snakemake reads both registries while planning: `snakemake -n` must not import torch."""
-    code = ("import sys; from hearflow import dvcgen, rules, models, targets; rules.rule_registry(); models.registry(); "
-            "dvcgen.stages(dvcgen.load_params()); assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    code = (
+        "import sys; from hearflow import dvcgen, rules, models, targets; rules.rule_registry(); models.registry(); "
+        "dvcgen.stages(dvcgen.load_params()); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    )
 
 
 def test_rule_registry_has_every_rule_snakemake_knows():
@@ -156,7 +207,7 @@ def test_stage_params_follow_the_rule_entries():
     assert dvcgen.stages(params)["report"]["params"] == [{"params.yaml": None}]  # report.html shows them all
 
 
-RULE = '''
+RULE = """
 
 rule table_summary:
     input:
@@ -175,7 +226,7 @@ rule table_summary:
         "../envs/report.yaml"
     script:
         "../scripts/table_summary.py"
-'''
+"""
 SCRIPT = '''"""A one-line summary of metrics.json."""
 from pathlib import Path
 

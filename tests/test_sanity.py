@@ -18,8 +18,14 @@ from hearflow.demo import synthesize_task
 from hearflow.embed import embed_task
 from hearflow.probe import probe_task
 
-GRID = {"hidden_layers": [1], "hidden_dim": [128], "lr": [1e-3], "initialization": ["xavier_uniform"],
-        "max_epochs": [40], "patience": [5]}
+GRID = {
+    "hidden_layers": [1],
+    "hidden_dim": [128],
+    "lr": [1e-3],
+    "initialization": ["xavier_uniform"],
+    "max_epochs": [40],
+    "patience": [5],
+}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,7 +48,10 @@ def _probe(emb_dir):
 def test_logmel_on_vowels_is_far_above_chance_and_shuffled_labels_are_not(tmp_path):
     """5 vowels (chance 0.2): formants are what a log-mel spectrum shows."""
     task = synthesize_task("demo_vowels-v1-full", tmp_path / "tasks", seed=42, scale=0.5)
-    emb = embed_task(task, tmp_path / "logmel", module="logmel", options=LOGMEL_48K, device="cpu", progress=False) / "last"
+    emb = (
+        embed_task(task, tmp_path / "logmel", module="logmel", options=LOGMEL_48K, device="cpu", progress=False)
+        / "last"
+    )
     assert _probe(emb)["top1_acc"] >= 0.6  # 0.79 measured (3 folds, one small grid point)
     assert _probe(_shuffled(emb, tmp_path / "shuffled"))["top1_acc"] <= 0.45
 
@@ -51,8 +60,12 @@ def test_crepe_on_tones_is_far_above_chance_and_shuffled_labels_are_not(tmp_path
     """24 pitches (chance 1/24 for pitch, 1/12 for chroma): CREPE's pitch features."""
     task = synthesize_task("demo_tones-v1-full", tmp_path / "tasks", seed=42, scale=0.3)
     task16 = resample_task(task, tmp_path / "tasks16" / task.name, sr_in=48000, sr_out=16000)
-    emb = embed_task(task16, tmp_path / "crepe", module="crepe", options={"capacity": "tiny"}, device="cpu",
-                     progress=False) / "last"
+    emb = (
+        embed_task(
+            task16, tmp_path / "crepe", module="crepe", options={"capacity": "tiny"}, device="cpu", progress=False
+        )
+        / "last"
+    )
     good = _probe(emb)
     assert good["pitch_acc"] >= 0.5 and good["chroma_acc"] >= 0.5
     bad = _probe(_shuffled(emb, tmp_path / "shuffled"))

@@ -35,7 +35,11 @@ def test_archive_is_deterministic_and_unpacks_like_the_public_ones(tmp_path):
     out = data.extract_task(a, tmp_path / "tasks" / task, task)  # checks the HEAR layout
     assert (out / "task_metadata.json").read_bytes() == _meta(task)  # byte for byte
     loaded = hear.Task.load(out)
-    assert loaded.splits == [f"fold{i:02d}" for i in range(5)] and loaded.vocabulary() == ["label_0", "label_1", "label_2"]
+    assert loaded.splits == [f"fold{i:02d}" for i in range(5)] and loaded.vocabulary() == [
+        "label_0",
+        "label_1",
+        "label_2",
+    ]
 
 
 def test_scene_splits_hold_every_class_with_a_tied_twin(tmp_path):

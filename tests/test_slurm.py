@@ -39,8 +39,9 @@ def _params() -> dict:
 
 
 def test_audio_seconds_of_a_task_dir_and_an_archive(tmp_path):
-    from hearflow.audio import write_clip
     import numpy as np
+
+    from hearflow.audio import write_clip
 
     for split, n in (("train", 3), ("test", 2)):
         d = tmp_path / "task" / "16000" / split
@@ -101,7 +102,10 @@ def test_every_job_records_its_slurm_job_id_in_its_log(tmp_path, monkeypatch):
 
     log = tmp_path / "job.log"
     job = SimpleNamespace(
-        rule="probe", wildcards={"cfg": "crepe", "task": "t"}, threads=1, log=[str(log)],
+        rule="probe",
+        wildcards={"cfg": "crepe", "task": "t"},
+        threads=1,
+        log=[str(log)],
         resources={"mem_mb": 16000, "runtime": 480, "_cores": 1, "_nodes": 1, "tmpdir": "/tmp"},
     )
     for job_id in ("4711", "4712"):  # two attempts, two Slurm jobs
@@ -140,7 +144,10 @@ def test_hear2021_plan_asks_gpus_for_embeddings_only(tmp_path):
     gpus = sorted({r["gpu"] for r in planned["embed"]})
     assert gpus == ["0", "1"]  # logmel is the one CPU-only model
     mems = {int(r["mem_mb"]) for r in planned["embed"]}
-    assert mems == {res.request(spec["embed"], m)["mem_mb"] for m in ("hubert_xlarge", "hubert_large", "crepe_full", "logmel", "passt")}
+    assert mems == {
+        res.request(spec["embed"], m)["mem_mb"]
+        for m in ("hubert_xlarge", "hubert_large", "crepe_full", "logmel", "passt")
+    }
     assert {"download", "extract", "resample", "ensemble", "probe", "metrics", "table"} <= set(planned)
     for rule, jobs in planned.items():
         if rule in job_rules():
@@ -163,8 +170,10 @@ def slurm_cluster():
     """A freshly (re)started one-node cluster; stopped afterwards unless it ran before."""
     missing = _missing_slurm()
     if missing and not REQUIRED:
-        pytest.skip(f"Slurm is not installed (missing {', '.join(missing)}); .ci/run installs munge and "
-                    "slurm-wlm and sets HEARFLOW_REQUIRE_SLURM=1, which turns this skip into a failure")
+        pytest.skip(
+            f"Slurm is not installed (missing {', '.join(missing)}); .ci/run installs munge and "
+            "slurm-wlm and sets HEARFLOW_REQUIRE_SLURM=1, which turns this skip into a failure"
+        )
     if os.geteuid() != 0:
         if REQUIRED:
             pytest.fail("the local Slurm cluster needs root")
@@ -173,7 +182,9 @@ def slurm_cluster():
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
         if REQUIRED:
-            pytest.fail("snakemake-executor-plugin-slurm is not installed (a pyproject dependency: rerun ./bootstrap.sh)")
+            pytest.fail(
+                "snakemake-executor-plugin-slurm is not installed (a pyproject dependency: rerun ./bootstrap.sh)"
+            )
         pytest.skip("snakemake-executor-plugin-slurm is not installed; rerun ./bootstrap.sh")
     already = subprocess.run([str(SLURM_LOCAL), "status"], capture_output=True).returncode == 0
     # Restart even a running cluster: it gets this checkout's slurm.conf (e.g. MinJobAge).
@@ -218,7 +229,9 @@ def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster):
 
     repo = _copy_repo(tmp_path / "slurm")
     (repo / "reduced.yaml").write_text(reduced)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(repo / "src"), os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(repo / "src"), os.environ.get("PYTHONPATH")) if p)
+    )
     cmd = [*SNAKEMAKE, *PROFILES, "--configfile", "reduced.yaml"]
     log = (tmp_path / "snakemake.log").open("w")
     proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -265,7 +278,9 @@ def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster):
 
     # The cancelled job was resubmitted as a new Slurm job, with twice the memory and time.
     job_id, wildcards = cancelled  # the sbatch comment joins the wildcard values with "_"
-    retried = [(n, r) for n, r in final.items() if n.startswith("embed/") and "_".join(r["wildcards"].values()) == wildcards]
+    retried = [
+        (n, r) for n, r in final.items() if n.startswith("embed/") and "_".join(r["wildcards"].values()) == wildcards
+    ]
     assert len(retried) == 1, (wildcards, sorted(final))
     name, record = retried[0]
     assert record["slurm_job_id"] != job_id
@@ -277,4 +292,3 @@ def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster):
     assert again["MinMemoryNode"] == f"{2 * spec['mem_mb']}M"
     assert again["TimeLimit"] == f"00:{2 * _params()['resources']['min_runtime']:02d}:00"
     assert "gres/gpu" not in again.get("TRES", "")
-

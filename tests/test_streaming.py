@@ -50,7 +50,9 @@ def test_chunked_scene_embedding_streams_the_mean(standins):
     audio = _audio(1, 2.0, seed=5)
     model = ssl.load_model(checkpoint=str(standins["hubert"]), device="cpu", chunk_seconds=0.3, context_seconds=5)
     hidden, _ = ssl.embed_layers(audio, model)
-    torch.testing.assert_close(ssl.get_scene_embeddings(audio, model), hidden.mean(dim=0).mean(dim=1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        ssl.get_scene_embeddings(audio, model), hidden.mean(dim=0).mean(dim=1), atol=1e-5, rtol=0
+    )
 
 
 def _padded(clips: list[torch.Tensor]) -> torch.Tensor:
@@ -75,8 +77,14 @@ def test_group_norm_front_end_refuses_padding(tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     cfg = Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8,) * 7,
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, feat_extract_norm="group",
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="group",
     )
     torch.manual_seed(0)
     Wav2Vec2Model(cfg).save_pretrained(tmp_path)
@@ -122,8 +130,9 @@ def test_embed_task_with_mixed_lengths_equals_clips_alone(tmp_path, standins, em
     durations = {"train": [1.0, 0.95, 0.9, 1.2], "valid": [1.0, 0.6], "test": [0.97, 1.0]}
     task = make_task(tmp_path / "tasks", embedding_type=embedding_type, durations=durations)
     options = {"checkpoint": str(standins["hubert"])}
-    batched = embed_task(task.root, tmp_path / "batched", module="ssl", options=options, batch_size=4,
-                         max_padding=0.2, progress=False)
+    batched = embed_task(
+        task.root, tmp_path / "batched", module="ssl", options=options, batch_size=4, max_padding=0.2, progress=False
+    )
     alone = embed_task(task.root, tmp_path / "alone", module="ssl", options=options, batch_size=1, progress=False)
     for view in ("last", "fusion", "layers/00", "layers/03") if embedding_type == "scene" else ("last", "fusion"):
         for split in task.splits:
@@ -150,8 +159,15 @@ def test_half_precision_on_cpu_runs_float32_and_says_so(tmp_path, caplog):
 
     task = make_task(tmp_path / "tasks")
     with caplog.at_level(logging.WARNING):
-        out = embed_task(task.root, tmp_path / "out", module="crepe", options={"capacity": "tiny"},
-                         precision="bfloat16", device="cpu", progress=False)
+        out = embed_task(
+            task.root,
+            tmp_path / "out",
+            module="crepe",
+            options={"capacity": "tiny"},
+            precision="bfloat16",
+            device="cpu",
+            progress=False,
+        )
     assert "applies on CUDA only" in caplog.text
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["precision"] == "float32" and prov["device"] == "cpu"
@@ -175,7 +191,9 @@ def test_chunked_attention_stays_within_its_measured_bound(tmp_path):
     folder = build_standin(bench.STANDIN["arch"], tmp_path / "standin", seed=42, **sizes)
     audio = bench.clip(30.0)
     whole, _ = ssl.embed_layers(audio, ssl.load_model(checkpoint=str(folder), chunk_seconds=31, device="cpu"))
-    chunked, _ = ssl.embed_layers(audio, ssl.load_model(checkpoint=str(folder), chunk_seconds=5, context_seconds=2, device="cpu"))
+    chunked, _ = ssl.embed_layers(
+        audio, ssl.load_model(checkpoint=str(folder), chunk_seconds=5, context_seconds=2, device="cpu")
+    )
     err = bench.errors(whole, chunked)
     for view in ("last", "fusion"):
         assert 0 < err[view]["relative_l2"] <= 2e-2, err  # not zero: the chunks do change attention

@@ -17,8 +17,22 @@ from hearflow import hear
 from tests.conftest import ROOT, copy_checkout
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-PHASES = {"demo_archive", "download", "extract", "resample", "standin", "embed", "ensemble", "probe", "metrics", "table",
-          "figure_scores", "figure_ablations", "figure_tsne", "report_html"}
+PHASES = {
+    "demo_archive",
+    "download",
+    "extract",
+    "resample",
+    "standin",
+    "embed",
+    "ensemble",
+    "probe",
+    "metrics",
+    "table",
+    "figure_scores",
+    "figure_ablations",
+    "figure_tsne",
+    "report_html",
+}
 REDUCED = {
     "demo": {"scale": 0.2},
     "suites": {
@@ -112,7 +126,13 @@ def test_reduced_demo_end_to_end(tmp_path):
     table2 = (repo / "reports" / "tables" / "table2_baselines.md").read_text()
     assert "Untrained stand-in models" in table2
     head = next(line for line in table2.splitlines() if line.startswith("| task |"))
-    assert [c.strip() for c in head.strip("|").split("|")] == ["task", "metric", "crepe", "hubert_xlarge", "fusion_cat_xwc"]
+    assert [c.strip() for c in head.strip("|").split("|")] == [
+        "task",
+        "metric",
+        "crepe",
+        "hubert_xlarge",
+        "fusion_cat_xwc",
+    ]
     for ext in ("csv", "tex"):
         assert (repo / "reports" / "tables" / f"table2_baselines.{ext}").stat().st_size > 0
     # figures (no ablation pair has both configs in this run) and the HTML report
@@ -130,7 +150,9 @@ def test_reduced_demo_end_to_end(tmp_path):
     assert scores["engine"] == "native" and scores["seed"] == 42 and scores["stand_in"] is False
     xwc = json.loads((repo / "results" / "probe" / "fusion_cat_xwc" / "demo_tones-v1-full" / "scores.json").read_text())
     assert xwc["stand_in"] is True
-    layers = json.loads((repo / "results" / "probe_layers" / "hubert_standin" / "demo_tones-v1-full" / "scores.json").read_text())
+    layers = json.loads(
+        (repo / "results" / "probe_layers" / "hubert_standin" / "demo_tones-v1-full" / "scores.json").read_text()
+    )
     assert layers["metric"] == "pitch_acc" and layers["engine"] == "linear" and layers["stand_in"] is True
     assert [entry["layer"] for entry in layers["layers"]] == list(range(len(layers["layers"])))
     assert len(layers["layers"]) > 1 and all(0.0 <= entry["score"] <= 1.0 for entry in layers["layers"])

@@ -100,8 +100,7 @@ def resample_task(
     """
     task = Task.load(src)
     keep = {
-        split: cap_clips(list(task.labels(split)), max_clips_per_split, seed=seed, split=split)
-        for split in task.splits
+        split: cap_clips(list(task.labels(split)), max_clips_per_split, seed=seed, split=split) for split in task.splits
     }
     jobs = [
         (task.audio_dir(sr_in, split) / name, Path(str(sr_out)) / split / name)

@@ -1,7 +1,7 @@
 """Task catalogs (data files under catalog/) and task selection by name or category.
 
-    catalog = load_catalog("catalog/hear2021.yaml")
-    select_tasks(["speech", "esc50-v2.0.0-full"], catalog)   # every speech task + ESC-50
+catalog = load_catalog("catalog/hear2021.yaml")
+select_tasks(["speech", "esc50-v2.0.0-full"], catalog)   # every speech task + ESC-50
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ def select_tasks(selectors: list[str], catalog: dict[str, dict] | None) -> tuple
             chosen.add(sel)
         else:
             raise SelectionError(
-                f"tasks.{i}: {sel!r} is neither a task of the catalog nor one of "
-                f"{('all',) + CATEGORIES}"
+                f"tasks.{i}: {sel!r} is neither a task of the catalog nor one of {('all',) + CATEGORIES}"
             )
     return tuple(t for t in catalog if t in chosen)

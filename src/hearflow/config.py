@@ -47,7 +47,9 @@ def validate_params(params: dict) -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         lines = [f"params: {_where(e.absolute_path)}: {e.message}" for e in errors[:5]]
         raise ParamsError("\n".join(lines))
@@ -58,7 +60,9 @@ def validate_params(params: dict) -> None:
     for name, cfg in configs.items():
         for i, m in enumerate(cfg["members"]):
             if m["model"] not in models:
-                problems.append(f"configs.{name}.members.{i}.model: unknown model {m['model']!r} (models: {sorted(models)})")
+                problems.append(
+                    f"configs.{name}.members.{i}.model: unknown model {m['model']!r} (models: {sorted(models)})"
+                )
         if cfg["combine"] == "single" and len(cfg["members"]) != 1:
             problems.append(f"configs.{name}.combine: 'single' takes exactly one member, got {len(cfg['members'])}")
         groups = cfg.get("pooling", "mean")
@@ -82,7 +86,10 @@ def validate_params(params: dict) -> None:
             if c not in configs:
                 problems.append(f"suites.{sname}.configs.{i}: unknown config {c!r}")
         for real, sub in suite["substitutes"].items():
-            for key, model in ((f"suites.{sname}.substitutes.{real}", real), (f"suites.{sname}.substitutes.{real}", sub)):
+            for key, model in (
+                (f"suites.{sname}.substitutes.{real}", real),
+                (f"suites.{sname}.substitutes.{real}", sub),
+            ):
                 if model not in models:
                     problems.append(f"{key}: unknown model {model!r}")
     for key in params["resources"]["embed"]:
@@ -159,12 +166,12 @@ class Plan:
     suite: str
     seed: int
     tasks: tuple[str, ...]
-    catalog: dict       # task name -> catalog facts (empty for suites without a catalog)
+    catalog: dict  # task name -> catalog facts (empty for suites without a catalog)
     max_clips_per_split: int | None
     mirror: str
     checksums: str
-    models: dict        # name -> spec, only the models the configs use
-    configs: dict       # name -> EmbeddingConfig, members with substitutes applied
+    models: dict  # name -> spec, only the models the configs use
+    configs: dict  # name -> EmbeddingConfig, members with substitutes applied
     probe: dict
     embed: dict
     tables: dict
@@ -191,9 +198,7 @@ def make_plan(params: dict) -> Plan:
         dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
         configs[cname] = EmbeddingConfig(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
     used = sorted({m.model for c in configs.values() for m in c.members})
-    tables = {
-        t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()
-    }
+    tables = {t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()}
     return Plan(
         suite=name,
         seed=params["seed"],

@@ -75,7 +75,6 @@ def digests(path: Path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-
 class ChecksumLock:
     """A committed JSON file {archive name: sha256}, safe to update from parallel jobs."""
 
@@ -127,10 +126,18 @@ def _download(url: str, part: Path, *, timeout: float, progress: bool) -> None:
             have = 0
         total = resp.headers.get("Content-Length")
         total = int(total) + have if total else None
-        with open(part, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name.removesuffix(".part"), disable=not progress,
-        ) as bar:
+        with (
+            open(part, "ab" if have else "wb") as f,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name.removesuffix(".part"),
+                disable=not progress,
+            ) as bar,
+        ):
             while chunk := resp.read(CHUNK):
                 f.write(chunk)
                 bar.update(len(chunk))

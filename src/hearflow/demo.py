@@ -122,9 +122,7 @@ def _fades(n: int, fade_s: float) -> np.ndarray:
     return np.interp(t, [0.0, fade_s, end - fade_s, end], [0.0, 1.0, 1.0, 0.0])
 
 
-def _finish(
-    rng: np.random.Generator, signal: np.ndarray, snr_db: tuple[float, float]
-) -> np.ndarray:
+def _finish(rng: np.random.Generator, signal: np.ndarray, snr_db: tuple[float, float]) -> np.ndarray:
     """Add background noise of random colour and SNR, then scale to a random peak level.
 
     The SNR (dB, drawn from `snr_db`) is relative to the RMS of the audible part of `signal`;
@@ -360,20 +358,44 @@ def _event_clip(rng: np.random.Generator, cls: int | None) -> tuple[np.ndarray, 
 _TRAINVALTEST = ("train", "valid", "test")
 _SPECS: dict[str, _Spec] = {
     "demo_tones-v1-full": _Spec(
-        "scene", "multiclass", "trainvaltest", dict(zip(_TRAINVALTEST, (240, 60, 60))), _TONE_S,
-        tuple(str(p) for p in _PITCHES), ("pitch_acc", "chroma_acc"), _tone_clip,
+        "scene",
+        "multiclass",
+        "trainvaltest",
+        dict(zip(_TRAINVALTEST, (240, 60, 60))),
+        _TONE_S,
+        tuple(str(p) for p in _PITCHES),
+        ("pitch_acc", "chroma_acc"),
+        _tone_clip,
     ),
     "demo_vowels-v1-full": _Spec(
-        "scene", "multiclass", "presplit_kfold", {f"fold{i:02d}": 60 for i in range(3)}, _VOWEL_S,
-        _VOWELS, ("top1_acc",), _vowel_clip,
+        "scene",
+        "multiclass",
+        "presplit_kfold",
+        {f"fold{i:02d}": 60 for i in range(3)},
+        _VOWEL_S,
+        _VOWELS,
+        ("top1_acc",),
+        _vowel_clip,
     ),
     "demo_mixtures-v1-full": _Spec(
-        "scene", "multilabel", "trainvaltest", dict(zip(_TRAINVALTEST, (200, 50, 50))), _MIXTURE_S,
-        _SOURCE_NAMES, ("mAP", "d_prime"), _mixture_clip,
+        "scene",
+        "multilabel",
+        "trainvaltest",
+        dict(zip(_TRAINVALTEST, (200, 50, 50))),
+        _MIXTURE_S,
+        _SOURCE_NAMES,
+        ("mAP", "d_prime"),
+        _mixture_clip,
     ),
     "demo_events-v1-full": _Spec(
-        "event", "multilabel", "trainvaltest", dict(zip(_TRAINVALTEST, (60, 20, 20))), _EVENT_S,
-        _EVENT_NAMES, ("event_onset_200ms_fms", "segment_1s_er"), _event_clip,
+        "event",
+        "multilabel",
+        "trainvaltest",
+        dict(zip(_TRAINVALTEST, (60, 20, 20))),
+        _EVENT_S,
+        _EVENT_NAMES,
+        ("event_onset_200ms_fms", "segment_1s_er"),
+        _event_clip,
         {"event_postprocessing_grid": {"median_filter_ms": [250], "min_duration": [125, 250]}},
     ),
 }
@@ -430,9 +452,7 @@ def _metadata(name: str, spec: _Spec) -> dict:
     return metadata
 
 
-def _split_classes(
-    rng: np.random.Generator, spec: _Spec, split: str, scale: float
-) -> list[int | None]:
+def _split_classes(rng: np.random.Generator, spec: _Spec, split: str, scale: float) -> list[int | None]:
     """The class index each clip of `split` must contain (None: free), in clip order.
 
     Every class is forced at least twice in train and once elsewhere; multiclass splits
@@ -520,9 +540,10 @@ def build_archive(name: str, archive: Path, *, seed: int, scale: float = 1.0) ->
         for path in task_dir.rglob("*"):
             members[f"tasks/{name}/{path.relative_to(task_dir).as_posix()}"] = path
         with atomic_path(archive) as tmp, open(tmp, "wb") as raw:
-            with gzip.GzipFile(
-                filename="", fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0
-            ) as gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            with (
+                gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as gz,
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
                 for arcname in sorted(members):
                     path = members[arcname]
                     if path.is_dir():

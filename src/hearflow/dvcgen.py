@@ -37,8 +37,17 @@ from hearflow.hear import ARCHIVE_RATE
 from hearflow.models import registry as model_registry
 from hearflow.rules import ALL_KEYS, RuleSpec, rule_registry
 from hearflow.targets import (
-    archive_file, config_dir, layer_probe_pairs, layer_scores_file, member_dir, mirror_archive, report_figures,
-    report_outputs, scores_file, standin_dir, task_dir,
+    archive_file,
+    config_dir,
+    layer_probe_pairs,
+    layer_scores_file,
+    member_dir,
+    mirror_archive,
+    report_figures,
+    report_outputs,
+    scores_file,
+    standin_dir,
+    task_dir,
 )
 
 SNAKEMAKE = "snakemake --rerun-triggers params input code software-env"
@@ -125,8 +134,19 @@ def _flat_keys(d: dict, prefix: str = "") -> set[str]:
     return out
 
 
-def _stage(rules: list[RuleSpec], targets: list[str], deps: list[str], params: dict, *, root: Path,
-           wildcards: dict | None = None, extra_modules: list[str] = (), outs=None, metrics=None, plots=None) -> dict:
+def _stage(
+    rules: list[RuleSpec],
+    targets: list[str],
+    deps: list[str],
+    params: dict,
+    *,
+    root: Path,
+    wildcards: dict | None = None,
+    extra_modules: list[str] = (),
+    outs=None,
+    metrics=None,
+    plots=None,
+) -> dict:
     code = sorted({r.file for r in rules}) + code_files([r.script for r in rules if r.script], extra_modules, root)
     stage = {
         "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(r.name for r in rules)} -- {' '.join(targets)}",
@@ -161,7 +181,7 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     resampled = [r for r in plan.rates if r not in archive_rates]
     # The 48 kHz folder: the resampling source (or a model's rate). Other rates of the suite's
     # archive_rates come from their own archives; the rest are resampled.
-    direct = ([ARCHIVE_RATE] if resampled or ARCHIVE_RATE in plan.rates else [])
+    direct = [ARCHIVE_RATE] if resampled or ARCHIVE_RATE in plan.rates else []
     direct += [r for r in plan.rates if r in archive_rates and r != ARCHIVE_RATE]
     data_rules = [r for r in phase("data") if resampled or r.name != "resample"]
     for task in plan.tasks:
@@ -181,29 +201,46 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
         upstream = [standin_dir(model)] if "standin" in spec else []
         for task in plan.tasks:
             out[stage_name("embed", model, task)] = _stage(
-                [rules["embed"]], [member_dir(model, task)], [task_dir(plan.rate(model), task)] + upstream, params,
-                root=root, wildcards={"model": model, "task": task}, extra_modules=[modules[spec["module"]].module],
+                [rules["embed"]],
+                [member_dir(model, task)],
+                [task_dir(plan.rate(model), task)] + upstream,
+                params,
+                root=root,
+                wildcards={"model": model, "task": task},
+                extra_modules=[modules[spec["module"]].module],
             )
 
     for cfg, config in plan.configs.items():
         members = sorted({m.model for m in config.members})
         deps = [member_dir(m, t) for m in members for t in plan.tasks]
         out[stage_name("ensemble", cfg)] = _stage(
-            [rules["ensemble"]], [config_dir(cfg, t) for t in plan.tasks], deps, params, root=root,
+            [rules["ensemble"]],
+            [config_dir(cfg, t) for t in plan.tasks],
+            deps,
+            params,
+            root=root,
             wildcards={"cfg": cfg},
         )
 
     for cfg in plan.configs:
         out[stage_name("probe", cfg)] = _stage(
-            [rules["probe"]], [scores_file(cfg, t) for t in plan.tasks], [config_dir(cfg, t) for t in plan.tasks],
-            params, root=root, wildcards={"cfg": cfg},
+            [rules["probe"]],
+            [scores_file(cfg, t) for t in plan.tasks],
+            [config_dir(cfg, t) for t in plan.tasks],
+            params,
+            root=root,
+            wildcards={"cfg": cfg},
         )
     pairs = layer_probe_pairs(plan)
     for model in dict.fromkeys(m for m, _ in pairs):
         tasks = [t for m, t in pairs if m == model]
         out[stage_name("probe_layers", model)] = _stage(
-            [rules["probe_layers"]], [layer_scores_file(model, t) for t in tasks], [member_dir(model, t) for t in tasks],
-            params, root=root, wildcards={"model": model},
+            [rules["probe_layers"]],
+            [layer_scores_file(model, t) for t in tasks],
+            [member_dir(model, t) for t in tasks],
+            params,
+            root=root,
+            wildcards={"model": model},
         )
 
     scores = [scores_file(cfg, t) for cfg in plan.configs for t in plan.tasks]
@@ -213,19 +250,43 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     deps = scores + members + figures["layer_curve_scores"] + ["reports/paper/tables.csv"]
     targets = [f for kind in ("metrics", "tables", "figures", "plots", "html") for f in files[kind]]
     plot_specs = {
-        SCORE_PLOT: {"x": "score", "y": "entry", "template": "bar_horizontal",
-                     "title": "Test score (each task's first metric) per configuration"},
-        "reports/plots/scores_by_category.csv": {"template": "scatter", "x": "config", "y": "normalised",
-                                                 "title": "Normalised primary-metric score per config (one point per task)"},
-        "reports/plots/ablation_deltas.csv": {"template": "bar_horizontal", "x": "ours", "y": "pair",
-                                              "title": "Ablation deltas (variant minus base, points), all tasks"},
-        "reports/plots/tsne_fusion.csv": {"template": "scatter", "x": "x", "y": "y",
-                                          "title": "t-SNE of fusion clip embeddings"},
-        "reports/plots/layer_curves.csv": {"template": "linear", "x": "layer", "y": "score",
-                                           "title": "Layer-wise probe score per hidden state"},
+        SCORE_PLOT: {
+            "x": "score",
+            "y": "entry",
+            "template": "bar_horizontal",
+            "title": "Test score (each task's first metric) per configuration",
+        },
+        "reports/plots/scores_by_category.csv": {
+            "template": "scatter",
+            "x": "config",
+            "y": "normalised",
+            "title": "Normalised primary-metric score per config (one point per task)",
+        },
+        "reports/plots/ablation_deltas.csv": {
+            "template": "bar_horizontal",
+            "x": "ours",
+            "y": "pair",
+            "title": "Ablation deltas (variant minus base, points), all tasks",
+        },
+        "reports/plots/tsne_fusion.csv": {
+            "template": "scatter",
+            "x": "x",
+            "y": "y",
+            "title": "t-SNE of fusion clip embeddings",
+        },
+        "reports/plots/layer_curves.csv": {
+            "template": "linear",
+            "x": "layer",
+            "y": "score",
+            "title": "Layer-wise probe score per hidden state",
+        },
     }
     out["report"] = _stage(
-        phase("report"), targets, deps, params, root=root,
+        phase("report"),
+        targets,
+        deps,
+        params,
+        root=root,
         outs=[{f: {"cache": False}} for kind in ("tables", "figures", "html") for f in files[kind]],
         metrics=[{"reports/metrics.json": {"cache": False}}],
         plots=[{f: {"cache": False, **plot_specs.get(f, {})}} for f in files["plots"]],
@@ -256,7 +317,9 @@ def settle_mtimes(root: Path) -> int:
     step = 1_000  # 1 µs between paths: the order survives every filesystem's timestamp resolution
     count = 0
     for stage in (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}).values():
-        outs = [next(iter(e)) if isinstance(e, dict) else e for k in ("outs", "metrics", "plots") for e in stage.get(k, [])]
+        outs = [
+            next(iter(e)) if isinstance(e, dict) else e for k in ("outs", "metrics", "plots") for e in stage.get(k, [])
+        ]
         targets = stage.get("cmd", "").split(" -- ", 1)[-1].split()  # generated in job order
         for name in sorted(outs, key=lambda o: targets.index(o) if o in targets else len(targets)):
             path = root / name

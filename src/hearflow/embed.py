@@ -227,8 +227,10 @@ def embed_task(
 
     # Headers only, before any embedding: a wrong rate or an empty clip stops the job now.
     all_lengths = {
-        split: {n: clip_frames(task.audio_dir(model.sample_rate, split) / n, model.sample_rate)
-                for n in sorted(task.labels(split))}
+        split: {
+            n: clip_frames(task.audio_dir(model.sample_rate, split) / n, model.sample_rate)
+            for n in sorted(task.labels(split))
+        }
         for split in task.splits
     }
     empty = [f"{split}/{n}" for split, ls in all_lengths.items() for n, x in ls.items() if x == 0]
@@ -240,9 +242,15 @@ def embed_task(
     shards = ShardStore(
         shard_dir(out_dir),
         {
-            "module": module, "options": options, "task": task.name, "precision": precision,
-            "batch_size": batch_size, "max_padding": pad, "max_batch_samples": budget,
-            "sample_rate": model.sample_rate, "scene_groups": list(scene_groups) if scene else [],
+            "module": module,
+            "options": options,
+            "task": task.name,
+            "precision": precision,
+            "batch_size": batch_size,
+            "max_padding": pad,
+            "max_batch_samples": budget,
+            "sample_rate": model.sample_rate,
+            "scene_groups": list(scene_groups) if scene else [],
         },
     )
     with atomic_path(out_dir) as tmp:
@@ -327,7 +335,13 @@ def embed_task(
 
 
 def _embed_batch(
-    mod: ModelModule, model: EmbeddingModel, audio_dir: Path, batch: list[str], scene: bool, autocast, task_name: str,
+    mod: ModelModule,
+    model: EmbeddingModel,
+    audio_dir: Path,
+    batch: list[str],
+    scene: bool,
+    autocast,
+    task_name: str,
     scene_groups=(),
 ) -> dict:
     """Embed one batch: {"n_layers", "per_layer" [L, n, D], "groupsN" [2, n, N * D]} (scene) or
@@ -343,7 +357,10 @@ def _embed_batch(
         if len(clip) < minimum:
             log.warning(
                 "%s: %s has %d samples, fewer than the model's minimum %d: zero-padded",
-                task_name, name, len(clip), minimum,
+                task_name,
+                name,
+                len(clip),
+                minimum,
             )
             clip = np.pad(clip, (0, minimum - len(clip)))
         clips.append(clip)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from hearflow import hear
-from hearflow.pooling import group_view
 from hearflow.io import atomic_path, read_json, write_json
+from hearflow.pooling import group_view
 
 COMBINES = ("single", "avg", "cat", "cat_blocks")
 
@@ -155,9 +155,7 @@ def build_config(
                 hear.write_embeddings(tmp, split, mixed)
                 hear.write_target_labels(tmp, split, targets)
             else:
-                per_member = [
-                    _by_file(m, hear.read_filename_timestamps(d, split)) for m, d in zip(mats, member_dirs)
-                ]
+                per_member = [_by_file(m, hear.read_filename_timestamps(d, split)) for m, d in zip(mats, member_dirs)]
                 names = list(per_member[0])
                 embs, stamps = [], []
                 for name in names:

@@ -91,7 +91,9 @@ def _normalise(value: float, reference: float, metric: str) -> float:
     return value / reference
 
 
-def normalised_scores(metrics: dict, facts: dict[str, dict], paper: dict, configs: list[str]) -> tuple[list[dict], str, list[str]]:
+def normalised_scores(
+    metrics: dict, facts: dict[str, dict], paper: dict, configs: list[str]
+) -> tuple[list[dict], str, list[str]]:
     """Rows {config, task, category, metric, score, reference, normalised} (scores in paper units).
 
     Returns (rows, reference kind "paper" | "ours", tasks left out for lack of a reference).
@@ -115,10 +117,17 @@ def normalised_scores(metrics: dict, facts: dict[str, dict], paper: dict, config
         for cfg, score in scores.items():
             if score is None:
                 continue
-            rows.append({
-                "config": cfg, "task": task, "category": facts[task]["category"], "metric": metric,
-                "score": score, "reference": reference, "normalised": _normalise(score, reference, metric),
-            })
+            rows.append(
+                {
+                    "config": cfg,
+                    "task": task,
+                    "category": facts[task]["category"],
+                    "metric": metric,
+                    "score": score,
+                    "reference": reference,
+                    "normalised": _normalise(score, reference, metric),
+                }
+            )
     return rows, kind, left_out
 
 
@@ -135,17 +144,32 @@ def plot_scores_by_category(rows: list[dict], stem: Path, *, configs: list[str],
             vals = [r["normalised"] for r in rows if r["config"] == cfg and r["category"] == cat]
             if not vals:
                 continue
-            ax.boxplot([vals], positions=[i + offset], widths=width * 0.85, patch_artist=True, showfliers=False,
-                       boxprops={"facecolor": CATEGORY_COLORS[cat], "alpha": 0.35}, medianprops={"color": "k"})
-            ax.scatter(i + offset + rng.uniform(-width / 5, width / 5, len(vals)), vals, s=10,
-                       color=CATEGORY_COLORS[cat], zorder=3, label=cat if i == 0 else None)
+            ax.boxplot(
+                [vals],
+                positions=[i + offset],
+                widths=width * 0.85,
+                patch_artist=True,
+                showfliers=False,
+                boxprops={"facecolor": CATEGORY_COLORS[cat], "alpha": 0.35},
+                medianprops={"color": "k"},
+            )
+            ax.scatter(
+                i + offset + rng.uniform(-width / 5, width / 5, len(vals)),
+                vals,
+                s=10,
+                color=CATEGORY_COLORS[cat],
+                zorder=3,
+                label=cat if i == 0 else None,
+            )
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(range(len(configs)), configs, rotation=35, ha="right")
     ax.set_ylabel("normalised test score")
     ax.set_title(title, fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
     by_label = dict(zip(labels, handles))
-    ax.legend(by_label.values(), by_label.keys(), title="category", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.legend(
+        by_label.values(), by_label.keys(), title="category", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8
+    )
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, stem)
 
@@ -175,8 +199,18 @@ def ablation_deltas(metrics: dict, facts: dict[str, dict], paper: dict, pairs: l
                 if pa is not None and pb is not None:
                     published = sign * (pb - pa)
                     break
-            rows.append({"pair": f"{variant} − {base}", "base": base, "variant": variant, "task": task,
-                         "category": facts[task]["category"], "metric": metric, "ours": ours, "paper": published})
+            rows.append(
+                {
+                    "pair": f"{variant} − {base}",
+                    "base": base,
+                    "variant": variant,
+                    "task": task,
+                    "category": facts[task]["category"],
+                    "metric": metric,
+                    "ours": ours,
+                    "paper": published,
+                }
+            )
     return rows
 
 
@@ -184,8 +218,13 @@ def plot_ablation_deltas(rows: list[dict], stem: Path, *, title: str) -> list[Pa
     """One panel per ablation pair: a bar per task (coloured by category); the paper's delta as a marker."""
     plt = _pyplot()
     pairs = list(dict.fromkeys(r["pair"] for r in rows))
-    fig, axes = plt.subplots(len(pairs), 1, figsize=(max(6.0, 0.35 * len({r["task"] for r in rows}) + 3), 2.0 * len(pairs) + 0.8),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(pairs),
+        1,
+        figsize=(max(6.0, 0.35 * len({r["task"] for r in rows}) + 3), 2.0 * len(pairs) + 0.8),
+        squeeze=False,
+        sharex=True,
+    )
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     for ax, pair in zip(axes[:, 0], pairs):
         sel = {r["task"]: r for r in rows if r["pair"] == pair}
@@ -239,7 +278,9 @@ def clip_embeddings(view: Path, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.asarray(clips[i][0][clips[i][1]], dtype=np.float64).mean(axis=0) for i in chosen])
 
 
-def tsne_points(views: dict[str, Path], *, points_per_task: int, perplexity: float, seed: int, threads: int = 1) -> list[dict]:
+def tsne_points(
+    views: dict[str, Path], *, points_per_task: int, perplexity: float, seed: int, threads: int = 1
+) -> list[dict]:
     """t-SNE of one model's clip embeddings over tasks ({task: embedding dir}): rows {task, x, y}.
 
     The same clips are drawn for every model (the draw depends on seed and task only);
@@ -256,8 +297,13 @@ def tsne_points(views: dict[str, Path], *, points_per_task: int, perplexity: flo
         labels += [task] * len(x)
     x = np.concatenate(blocks)
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
-    tsne = TSNE(n_components=2, perplexity=min(perplexity, max(1.0, (len(x) - 1) / 3)), init="pca",
-                learning_rate="auto", random_state=seed)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=min(perplexity, max(1.0, (len(x) - 1) / 3)),
+        init="pca",
+        learning_rate="auto",
+        random_state=seed,
+    )
     with threadpool_limits(limits=threads):  # its OpenMP loops oversubscribe a busy machine otherwise
         xy = tsne.fit_transform(x)
     return [{"task": t, "x": float(a), "y": float(b)} for t, (a, b) in zip(labels, xy)]
@@ -295,10 +341,15 @@ def read_layer_scores(files: list[Path]) -> list[dict]:
         model, task = path.parent.parent.name, path.parent.name
         for entry in sorted(data["layers"], key=lambda e: e["layer"]):
             score = entry["score"]
-            rows.append({
-                "model": model, "task": task, "metric": data["metric"], "layer": int(entry["layer"]),
-                "score": to_paper_units(data["metric"], None if score is None else float(score)),
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "task": task,
+                    "metric": data["metric"],
+                    "layer": int(entry["layer"]),
+                    "score": to_paper_units(data["metric"], None if score is None else float(score)),
+                }
+            )
     return rows
 
 
@@ -321,7 +372,7 @@ def plot_layer_curves(rows: list[dict], stem: Path, *, title: str) -> list[Path]
         ax.set_xlabel("hidden layer (0 = Transformer input)", fontsize=7)
         ax.set_ylabel(f"{metric}{unit}", fontsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=7)
@@ -337,39 +388,69 @@ def _stand_in_suffix(stand_in: bool) -> str:
     return " Untrained stand-in models: these numbers test the pipeline, not the paper." if stand_in else ""
 
 
-def write_scores_figure(metrics_file: Path, paper_file: Path, stem: Path, data: Path, caption_file: Path, *,
-                        configs: list[str], facts: dict, suite: str, stand_in: bool = False) -> str:
+def write_scores_figure(
+    metrics_file: Path,
+    paper_file: Path,
+    stem: Path,
+    data: Path,
+    caption_file: Path,
+    *,
+    configs: list[str],
+    facts: dict,
+    suite: str,
+    stand_in: bool = False,
+) -> str:
     from hearflow.report import read_paper_values
 
     metrics = read_json(metrics_file)
     rows, kind, left_out = normalised_scores(metrics, facts, read_paper_values(paper_file), configs)
     if kind == "paper":
-        caption = ("Primary-metric test scores normalised per task by the best score the paper prints for it "
-                   "(any method of its Tables 2-6; stands in for the best HEAR 2021 challenge score), grouped by "
-                   "category as in the PaSST paper (boxes over tasks, one dot per task).")
+        caption = (
+            "Primary-metric test scores normalised per task by the best score the paper prints for it "
+            "(any method of its Tables 2-6; stands in for the best HEAR 2021 challenge score), grouped by "
+            "category as in the PaSST paper (boxes over tasks, one dot per task)."
+        )
     else:
-        caption = ("Primary-metric test scores normalised per task by the best of this run's configs (no published "
-                   f"HEAR 2021 reference exists for the {suite} tasks), grouped by category (boxes over tasks, one "
-                   "dot per task).")
+        caption = (
+            "Primary-metric test scores normalised per task by the best of this run's configs (no published "
+            f"HEAR 2021 reference exists for the {suite} tasks), grouped by category (boxes over tasks, one "
+            "dot per task)."
+        )
     if left_out:
         caption += f" Left out for lack of a reference: {', '.join(left_out)}."
     caption += _stand_in_suffix(stand_in)
-    plot_scores_by_category(rows, stem, configs=[c for c in configs if any(r["config"] == c for r in rows)],
-                            title=f"Normalised scores by category ({suite} suite)")
+    plot_scores_by_category(
+        rows,
+        stem,
+        configs=[c for c in configs if any(r["config"] == c for r in rows)],
+        title=f"Normalised scores by category ({suite} suite)",
+    )
     write_csv(data, ["config", "task", "category", "metric", "score", "reference", "normalised"], rows)
     write_text(caption_file, caption + "\n")
     return caption
 
 
-def write_ablation_figure(metrics_file: Path, paper_file: Path, stem: Path, data: Path, caption_file: Path, *,
-                          pairs: list[list[str]], facts: dict, suite: str, stand_in: bool = False) -> str:
+def write_ablation_figure(
+    metrics_file: Path,
+    paper_file: Path,
+    stem: Path,
+    data: Path,
+    caption_file: Path,
+    *,
+    pairs: list[list[str]],
+    facts: dict,
+    suite: str,
+    stand_in: bool = False,
+) -> str:
     from hearflow.report import read_paper_values
 
     paper = read_paper_values(paper_file)
     rows = ablation_deltas(read_json(metrics_file), facts, paper, pairs)
-    caption = ("Ablations of the paper: per task, the primary-metric test score of the variant minus the base "
-               "config, in points (%; d' as is), sign flipped where lower is better, so bars above zero mean "
-               "the variant helps.")
+    caption = (
+        "Ablations of the paper: per task, the primary-metric test score of the variant minus the base "
+        "config, in points (%; d' as is), sign flipped where lower is better, so bars above zero mean "
+        "the variant helps."
+    )
     if any(r["paper"] is not None for r in rows):
         caption += " Black ticks: the same difference in the paper's Tables 3-6."
     caption += _stand_in_suffix(stand_in)
@@ -379,18 +460,35 @@ def write_ablation_figure(metrics_file: Path, paper_file: Path, stem: Path, data
     return caption
 
 
-def write_tsne_figure(member_dirs: dict[str, dict[str, Path]], stem: Path, data: Path, caption_file: Path, *,
-                      points_per_task: int, perplexity: float, seed: int, suite: str, threads: int = 1,
-                      stand_in: bool = False) -> str:
+def write_tsne_figure(
+    member_dirs: dict[str, dict[str, Path]],
+    stem: Path,
+    data: Path,
+    caption_file: Path,
+    *,
+    points_per_task: int,
+    perplexity: float,
+    seed: int,
+    suite: str,
+    threads: int = 1,
+    stand_in: bool = False,
+) -> str:
     """member_dirs: {model: {task: results/members/<model>/<task>}}; their `fusion` views are used."""
     points = {
-        model: tsne_points({t: Path(d) / "fusion" for t, d in dirs.items()},
-                           points_per_task=points_per_task, perplexity=perplexity, seed=seed, threads=threads)
+        model: tsne_points(
+            {t: Path(d) / "fusion" for t, d in dirs.items()},
+            points_per_task=points_per_task,
+            perplexity=perplexity,
+            seed=seed,
+            threads=threads,
+        )
         for model, dirs in member_dirs.items()
     }
-    caption = (f"t-SNE (perplexity {perplexity:g}, capped at (n-1)/3; seed {seed}) of clip embeddings of the "
-               f"fusion of all hidden layers, up to {points_per_task} clips per task from all splits; event tasks "
-               "as the mean over time; features z-scored. Each dot is a clip, coloured by task (the paper's Figure 2).")
+    caption = (
+        f"t-SNE (perplexity {perplexity:g}, capped at (n-1)/3; seed {seed}) of clip embeddings of the "
+        f"fusion of all hidden layers, up to {points_per_task} clips per task from all splits; event tasks "
+        "as the mean over time; features z-scored. Each dot is a clip, coloured by task (the paper's Figure 2)."
+    )
     caption += _stand_in_suffix(stand_in)
     plot_tsne(points, stem, title=f"t-SNE of fusion embeddings ({suite} suite)")
     write_csv(data, ["model", "task", "x", "y"], [dict(r, model=m) for m, rows in points.items() for r in rows])
@@ -398,11 +496,14 @@ def write_tsne_figure(member_dirs: dict[str, dict[str, Path]], stem: Path, data:
     return caption
 
 
-def write_layer_figure(layer_files: list[Path], stem: Path, data: Path, caption_file: Path, *,
-                       suite: str, stand_in: bool = False) -> str:
+def write_layer_figure(
+    layer_files: list[Path], stem: Path, data: Path, caption_file: Path, *, suite: str, stand_in: bool = False
+) -> str:
     rows = read_layer_scores(layer_files)
-    caption = ("Layer-wise probing: test score of the HEAR probe trained on each hidden layer's scene embedding "
-               "(layer 0: the input to the Transformer), one line per SSL model.")
+    caption = (
+        "Layer-wise probing: test score of the HEAR probe trained on each hidden layer's scene embedding "
+        "(layer 0: the input to the Transformer), one line per SSL model."
+    )
     caption += _stand_in_suffix(stand_in)
     plot_layer_curves(rows, stem, title=f"Layer-wise probe scores ({suite} suite)")
     write_csv(data, ["model", "task", "metric", "layer", "score"], rows)

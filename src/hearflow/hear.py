@@ -136,7 +136,9 @@ def validate_metadata(metadata: dict, *, where: str) -> None:
             raise TaskFormatError(f"{where}: nfolds={nfolds!r} but 'splits' lists {len(splits)} folds")
     else:
         if sorted(splits) != sorted(TRAINVALTEST_SPLITS):
-            raise TaskFormatError(f"{where}: split_mode trainvaltest needs splits {list(TRAINVALTEST_SPLITS)}, got {splits}")
+            raise TaskFormatError(
+                f"{where}: split_mode trainvaltest needs splits {list(TRAINVALTEST_SPLITS)}, got {splits}"
+            )
         if metadata.get("nfolds") is not None:
             raise TaskFormatError(
                 f"{where}: nfolds={metadata['nfolds']!r} with split_mode trainvaltest; hear-preprocess "

@@ -57,10 +57,9 @@ def heareval_grid(grid: dict) -> dict:
 
 
 def patch_heareval(grid: dict, seed: int) -> None:
+    import heareval.predictions.task_predictions as tp
     import pytorch_lightning as pl
     from pytorch_lightning.loops.fit_loop import FitLoop
-
-    import heareval.predictions.task_predictions as tp
 
     tp.PARAM_GRID.clear()
     tp.PARAM_GRID.update(heareval_grid(grid))
@@ -87,10 +86,21 @@ def main(argv: list[str]) -> None:
     # When the imports are done: hearflow.probe.heareval times the runner from here too.
     print(f"{IMPORTS_DONE} {time.time():.6f}", file=sys.stderr, flush=True)
     runner.main(
-        [args.task_dir, "--grid-points", str(args.grid_points), "--grid", "default",
-         "--gpus", args.gpus, "--deterministic", "True", "--in-memory", "True"],
+        [
+            args.task_dir,
+            "--grid-points",
+            str(args.grid_points),
+            "--grid",
+            "default",
+            "--gpus",
+            args.gpus,
+            "--deterministic",
+            "True",
+            "--in-memory",
+            "True",
+        ],
         standalone_mode=False,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,14 @@ from hearflow.report import STAND_IN_NOTE, Table, arrow, cell_parts, column_labe
 log = logging.getLogger(__name__)
 
 PHASES = {  # Snakemake rule -> phase of the pipeline
-    "demo_archive": "data", "download": "data", "extract": "data", "resample": "data",
-    "standin": "embed", "embed": "embed", "ensemble": "ensemble", "probe": "probe",
+    "demo_archive": "data",
+    "download": "data",
+    "extract": "data",
+    "resample": "data",
+    "standin": "embed",
+    "embed": "embed",
+    "ensemble": "ensemble",
+    "probe": "probe",
     "probe_layers": "probe_layers",
 }
 PHASE_ORDER = ("data", "embed", "ensemble", "probe", "probe_layers", "report")
@@ -57,12 +63,27 @@ def git_state(root: Path) -> dict:
     """{"commit": sha | "unknown", "dirty": bool | None} of the checkout at `root`; dirty: tracked
     files outside reports/ and dvc.lock differ from the commit."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
         # reports/ and dvc.lock are what this run rewrites; changes elsewhere (code, params) make
         # the commit inexact
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                 ":(exclude)reports", ":(exclude)dvc.lock"],
-                                cwd=root, capture_output=True, text=True, check=True).stdout
+        status = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)reports",
+                ":(exclude)dvc.lock",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as err:
         log.warning("no git commit recorded: %s", err)
         return {"commit": "unknown (not a git checkout)", "dirty": None}
@@ -110,9 +131,13 @@ def gather_provenance(score_files: list[Path], member_dirs: list[Path], layer_fi
     numerics = set()
     for d in member_dirs:
         prov = read_json(Path(d) / "provenance.json")
-        models.setdefault(prov["model"], {
-            k: prov.get(k) for k in ("model", "module", "checkpoint", "stand_in", "embedding_size", "hidden_states", "sample_rate")
-        })
+        models.setdefault(
+            prov["model"],
+            {
+                k: prov.get(k)
+                for k in ("model", "module", "checkpoint", "stand_in", "embedding_size", "hidden_states", "sample_rate")
+            },
+        )
         numerics.add(_numerics_label(prov.get("numerics")))
     engines, seeds = set(), set()
     for files in (score_files, layer_files):
@@ -130,7 +155,7 @@ def gather_provenance(score_files: list[Path], member_dirs: list[Path], layer_fi
 
 
 def _numerics_label(record: dict | None) -> str | None:
-    """"reproducible, 2 threads" from a numerics record (hearflow.numerics.record)."""
+    """ "reproducible, 2 threads" from a numerics record (hearflow.numerics.record)."""
     if not record:
         return None
     return f"{record['mode']}, {record['threads']} thread{'s' if record['threads'] != 1 else ''}"
@@ -151,24 +176,31 @@ def table_html(table: Table) -> str:
             number = esc(number)
             number = f"<b>{number}</b>" if style == "best" else f"<u>{number}</u>" if style == "second" else number
             cells.append(f"<td>{number}{esc(rest)}</td>")
-        rows.append(f'<tr><td class="key">{esc(row.task)}</td><td class="key">{esc(row.metric)} {arrow(row.metric)}</td>'
-                    + "".join(cells) + "</tr>")
+        rows.append(
+            f'<tr><td class="key">{esc(row.task)}</td><td class="key">{esc(row.metric)} {arrow(row.metric)}</td>'
+            + "".join(cells)
+            + "</tr>"
+        )
     return (
         f'<section class="result-table" id="{esc(table.name)}">\n<h3>{esc(table.name)}: {esc(table.caption)}</h3>\n'
         f'<p class="legend">{esc(legend(table))}</p>\n'
         f'<div class="scroll"><table>\n<thead><tr><th class="key">task</th><th class="key">metric</th>{head}</tr></thead>\n'
-        f'<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table></div>\n</section>'
+        f"<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table></div>\n</section>"
     )
 
 
 def figure_html(png: Path, caption: str) -> str:
     data = base64.b64encode(Path(png).read_bytes()).decode()
-    return (f'<figure id="{html.escape(Path(png).stem)}"><img alt="{html.escape(Path(png).stem)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    return (
+        f'<figure id="{html.escape(Path(png).stem)}"><img alt="{html.escape(Path(png).stem)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    )
 
 
 def _kv_table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>' for k, v in rows)
+    body = "".join(
+        f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>' for k, v in rows
+    )
     return f"<table><tbody>{body}</tbody></table>"
 
 
@@ -197,43 +229,70 @@ def render_report(
     ]
     if stand_in:
         parts.append(f'<p class="note">{esc(STAND_IN_NOTE)}</p>')
-    parts.append('<nav><a href="#tables">Tables</a> · <a href="#figures">Figures</a> · '
-                 '<a href="#provenance">Provenance</a> · <a href="#params">Parameters</a></nav>')
+    parts.append(
+        '<nav><a href="#tables">Tables</a> · <a href="#figures">Figures</a> · '
+        '<a href="#provenance">Provenance</a> · <a href="#params">Parameters</a></nav>'
+    )
     parts.append('<h2 id="tables">Tables 2-6</h2>')
     parts += [table_html(t) for t in tables]
     parts.append('<h2 id="figures">Figures</h2>')
     parts += [figure_html(png, caption) for png, caption in figures]
 
     parts.append('<h2 id="provenance">Provenance</h2>')
-    parts.append(_kv_table([
-        ("git commit", git["commit"] + (f" ({DIRTY})" if git.get("dirty") else "")),
-        ("suite", suite),
-        ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
-        ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
-        ("numerics", "; ".join(provenance["numerics"]) or "not recorded"),
-    ]))
+    parts.append(
+        _kv_table(
+            [
+                ("git commit", git["commit"] + (f" ({DIRTY})" if git.get("dirty") else "")),
+                ("suite", suite),
+                ("probe engine", ", ".join(provenance["engines"]) or "n/a"),
+                ("seed", ", ".join(map(str, provenance["seeds"])) or "n/a"),
+                ("numerics", "; ".join(provenance["numerics"]) or "not recorded"),
+            ]
+        )
+    )
     model_rows = "".join(
-        "<tr>" + "".join(f'<td class="key">{esc(str(m.get(k)))}</td>' for k in
-                         ("model", "module", "checkpoint", "stand_in", "embedding_size", "hidden_states", "sample_rate")) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="key">{esc(str(m.get(k)))}</td>'
+            for k in ("model", "module", "checkpoint", "stand_in", "embedding_size", "hidden_states", "sample_rate")
+        )
+        + "</tr>"
         for m in provenance["models"]
     )
-    parts.append('<h3>Models</h3><table id="models"><thead><tr>' + "".join(
-        f'<th class="key">{k}</th>' for k in ("model", "module", "checkpoint", "stand-in", "embedding size",
-                                              "hidden states", "sample rate (Hz)")) + f"</tr></thead><tbody>{model_rows}</tbody></table>")
+    parts.append(
+        '<h3>Models</h3><table id="models"><thead><tr>'
+        + "".join(
+            f'<th class="key">{k}</th>'
+            for k in (
+                "model",
+                "module",
+                "checkpoint",
+                "stand-in",
+                "embedding size",
+                "hidden states",
+                "sample rate (Hz)",
+            )
+        )
+        + f"</tr></thead><tbody>{model_rows}</tbody></table>"
+    )
     phase_rows = []
     for phase in PHASE_ORDER:
         jobs = job_times.get(phase)
         if jobs:
-            phase_rows.append(f'<tr><td class="key">{phase}</td><td>{jobs["jobs"]}</td><td>{jobs["seconds"]:.1f}</td></tr>')
+            phase_rows.append(
+                f'<tr><td class="key">{phase}</td><td>{jobs["jobs"]}</td><td>{jobs["seconds"]:.1f}</td></tr>'
+            )
     parts.append(
         '<h3>Wall time per phase</h3><p class="legend">Snakemake job time: end minus start of each job '
         "(.snakemake/metadata, queueing and environment set-up included), summed over jobs, not elapsed "
         "time. What each job itself took, and on which host, is in its log under logs/.</p>"
         '<table id="wall-time"><thead><tr><th class="key">phase</th><th>Snakemake jobs</th><th>job time (s)</th>'
-        f'</tr></thead><tbody>{"".join(phase_rows)}</tbody></table>'
+        f"</tr></thead><tbody>{''.join(phase_rows)}</tbody></table>"
     )
-    parts.append(f'<h2 id="params">Parameters</h2><p class="legend">The configuration this run used '
-                 f'(params.yaml merged with command-line overrides).</p><pre>{esc(params_text)}</pre>')
+    parts.append(
+        f'<h2 id="params">Parameters</h2><p class="legend">The configuration this run used '
+        f"(params.yaml merged with command-line overrides).</p><pre>{esc(params_text)}</pre>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

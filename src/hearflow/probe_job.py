@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from hearflow.io import read_json, write_json
-from hearflow.provenance import log_run, result_provenance
 from hearflow.probe import ProbeSettings, probe_dirs
+from hearflow.provenance import log_run, result_provenance
 
 LAYER_ENGINES = ("linear", "native")  # the engines of layer-wise probing (params probe.layers.engine)
 
@@ -36,8 +36,16 @@ def probe_dir(
     """One engine's result on one embedding dir (hearflow.probe.protocol.engine_result).
     `workers`: the job's cores, which the native engine's grid points share on the CPU
     (never changes a result)."""
-    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear,
-                             heareval_python=heareval_python, log=log, workers=workers)  # fmt: skip
+    settings = ProbeSettings(
+        seed=seed,
+        device=device,
+        grid=grid,
+        max_grid_points=max_grid_points,
+        linear=linear,
+        heareval_python=heareval_python,
+        log=log,
+        workers=workers,
+    )
     return probe_dirs(engine, [emb_dir], settings)[0]
 
 
@@ -61,9 +69,18 @@ def layer_dirs(member_dir: Path) -> list[Path]:
     return sorted((p for p in (member_dir / "layers").glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
 
 
-def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, linear: dict | None = None,
-                    grid: dict | None = None, max_grid_points: int = 8, device: str | None = None,
-                    workers: int | None = None) -> dict:  # fmt: skip
+def run_layer_probe(
+    member_dir: Path,
+    out: Path,
+    *,
+    engine: str,
+    seed: int,
+    linear: dict | None = None,
+    grid: dict | None = None,
+    max_grid_points: int = 8,
+    device: str | None = None,
+    workers: int | None = None,
+) -> dict:
     """Probe every per-layer scene embedding of one model on one task; write `out`:
 
     {"task", "model", "metric": the task's first metric, "layers": [{"layer", "score",
@@ -79,8 +96,9 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
             f"{member_dir}: no per-layer views (layers/NN); they are written for scene tasks "
             "of multi-layer models only (hearflow.embed)"
         )
-    settings = ProbeSettings(seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear,
-                             workers=workers)  # fmt: skip
+    settings = ProbeSettings(
+        seed=seed, device=device, grid=grid, max_grid_points=max_grid_points, linear=linear, workers=workers
+    )
     results = probe_dirs(engine, dirs, settings)
     metadata = read_json(dirs[0] / "task_metadata.json")
     metric = metadata["evaluation"][0]
@@ -91,10 +109,14 @@ def run_layer_probe(member_dir: Path, out: Path, *, engine: str, seed: int, line
         "model": member.get("model", member_dir.parent.name),
         "metric": metric,
         "layers": [
-            {"layer": int(d.name), "score": r["metrics"][metric], "metrics": r["metrics"],
-             "metrics_std": r["metrics_std"]}
+            {
+                "layer": int(d.name),
+                "score": r["metrics"][metric],
+                "metrics": r["metrics"],
+                "metrics_std": r["metrics_std"],
+            }
             for d, r in zip(dirs, results, strict=True)
-        ],  # fmt: skip
+        ],
         "engine": engine,
         "seed": seed,
         "hparams": results[0]["hparams"],

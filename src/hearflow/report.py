@@ -139,9 +139,9 @@ def paper_methods(paper: dict, table_id: str) -> list[str]:
 
 @dataclass
 class Cell:
-    ours: float | None = None   # paper units
+    ours: float | None = None  # paper units
     paper: float | None = None  # as printed in the paper
-    rank: int | None = None     # 1 = best of the row (None: no value)
+    rank: int | None = None  # 1 = best of the row (None: no value)
 
     @property
     def delta(self) -> float | None:
@@ -163,9 +163,9 @@ class Row:
 class Table:
     name: str
     caption: str
-    methods: list[str]          # column order
-    paper_only: list[str]       # methods shown with the paper's numbers only
-    compare: bool               # cells hold ours / paper (Δ)
+    methods: list[str]  # column order
+    paper_only: list[str]  # methods shown with the paper's numbers only
+    compare: bool  # cells hold ours / paper (Δ)
     rows: list[Row]
     stand_in: bool = False
     suite: str = ""
@@ -283,8 +283,18 @@ def to_markdown(table: Table) -> str:
     return "\n".join(parts)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -306,13 +316,20 @@ def to_latex(table: Table) -> str:
             number, rest = cell_parts(table, row, method)
             number = _latex_number(number)
             style = table.emphasis(row, method)
-            number = rf"\textbf{{{number}}}" if style == "best" else rf"\underline{{{number}}}" if style == "second" else number
+            number = (
+                rf"\textbf{{{number}}}"
+                if style == "best"
+                else rf"\underline{{{number}}}"
+                if style == "second"
+                else number
+            )
             rest = rest.replace("(-", "($-$").replace("–", "--")
             cells.append(number + rest)
         label = f"{latex_escape(row.metric)} {arrows[higher_is_better(row.metric)]}"
         body.append(" & ".join([latex_escape(row.task), label] + cells) + r" \\")
     caption = latex_escape(f"{table.caption} ({table.suite} suite). ") + latex_escape(legend(table)).replace(
-        "↑", arrows[True]).replace("↓", arrows[False]).replace("−", "$-$")
+        "↑", arrows[True]
+    ).replace("↓", arrows[False]).replace("−", "$-$")
     if table.stand_in:
         caption += " " + latex_escape(STAND_IN_NOTE)
     lines = [
@@ -345,17 +362,26 @@ def to_csv(table: Table) -> str:
     for row in table.rows:
         for method in table.methods:
             cell = row.cells[method]
-            writer.writerow([
-                table.name, row.task, row.metric, str(higher_is_better(row.metric)).lower(), method,
-                str(method in table.paper_only).lower(), _csv_number(cell.ours, row.metric),
-                _csv_number(cell.paper, row.metric), _csv_number(cell.delta, row.metric),
-                "" if cell.rank is None else cell.rank,
-            ])
+            writer.writerow(
+                [
+                    table.name,
+                    row.task,
+                    row.metric,
+                    str(higher_is_better(row.metric)).lower(),
+                    method,
+                    str(method in table.paper_only).lower(),
+                    _csv_number(cell.ours, row.metric),
+                    _csv_number(cell.paper, row.metric),
+                    _csv_number(cell.delta, row.metric),
+                    "" if cell.rank is None else cell.rank,
+                ]
+            )
     return out.getvalue()
 
 
 def read_table_csv(path: Path, *, caption: str = "", suite: str = "", stand_in: bool = False) -> Table:
     """Rebuild a Table from to_csv() output (the HTML report renders these)."""
+
     def num(text):
         return float(text) if text else None
 
@@ -370,8 +396,16 @@ def read_table_csv(path: Path, *, caption: str = "", suite: str = "", stand_in: 
         row.cells[r["method"]] = Cell(num(r["ours"]), num(r["paper"]), int(r["rank"]) if r["rank"] else None)
     compare = any(r["paper"] for r in lines if r["paper_only"] == "false") or bool(paper_only)
     table_id = paper_table_id(name)
-    return Table(name, caption or PAPER_CAPTIONS.get(table_id, name), methods, paper_only, compare,
-                 list(rows.values()), stand_in=stand_in, suite=suite)
+    return Table(
+        name,
+        caption or PAPER_CAPTIONS.get(table_id, name),
+        methods,
+        paper_only,
+        compare,
+        list(rows.values()),
+        stand_in=stand_in,
+        suite=suite,
+    )
 
 
 def write_tables(
@@ -390,8 +424,9 @@ def write_tables(
     flagged when any number comes from a stand-in model."""
     metrics = read_json(metrics_file)
     stand_in = any(read_json(p).get("stand_in") for p in score_files)
-    table = build_table(name, metrics, configs, tasks, evaluation, read_paper_values(paper_file),
-                        suite=suite, stand_in=stand_in)
+    table = build_table(
+        name, metrics, configs, tasks, evaluation, read_paper_values(paper_file), suite=suite, stand_in=stand_in
+    )
     write_text(outputs["md"], to_markdown(table))
     write_text(outputs["csv"], to_csv(table))
     write_text(outputs["tex"], to_latex(table))

@@ -35,8 +35,15 @@ from typing import Any
 from hearflow.config import ROOT, has_setting, setting
 
 ALL_KEYS = "*"  # a read of every params key (a rule that shows the whole configuration)
-SIZINGS = {"job_threads": "jobs", "job_mem_mb": "jobs", "job_runtime": "jobs",
-           "embed_threads": "embed", "embed_mem_mb": "embed", "embed_runtime": "embed", "embed_request": "embed"}
+SIZINGS = {
+    "job_threads": "jobs",
+    "job_mem_mb": "jobs",
+    "job_runtime": "jobs",
+    "embed_threads": "embed",
+    "embed_mem_mb": "embed",
+    "embed_runtime": "embed",
+    "embed_request": "embed",
+}
 _INCLUDE = re.compile(r'^include:\s*"([^"]+)"\s*$', re.M)
 _RULE = re.compile(r"^(?P<indent> *)rule (?P<name>\w+):\s*$")
 _DIRECTIVE = re.compile(r"^(?P<indent> +)(?P<key>\w+):\s*(?P<rest>.*)$")
@@ -61,11 +68,11 @@ class Read:
 @dataclass(frozen=True)
 class RuleSpec:
     name: str
-    phase: str             # the rule file's stem: data, embed, ensemble, probe, report
-    file: str              # e.g. rules/probe.smk (relative to the repository root)
-    script: str | None     # e.g. scripts/probe.py
+    phase: str  # the rule file's stem: data, embed, ensemble, probe, report
+    file: str  # e.g. rules/probe.smk (relative to the repository root)
+    script: str | None  # e.g. scripts/probe.py
     reads: tuple[Read, ...]
-    sizing: str | None     # "jobs" | "embed" | None (no cluster request of its own)
+    sizing: str | None  # "jobs" | "embed" | None (no cluster request of its own)
     suites: tuple[str, ...] | None = None  # defined for these suites only (None: every suite)
 
     def exists_in(self, suite: str) -> bool:
@@ -116,8 +123,12 @@ def _reads(params_text: str, where: str) -> tuple[Read, ...]:
     found: list[Read] = []
     for kw in call.keywords:
         value = kw.value
-        if not (kw.arg is None and isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-                and value.func.id in ("settings", "reads")):
+        if not (
+            kw.arg is None
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id in ("settings", "reads")
+        ):
             continue
         named = {k.arg: k.value for k in value.keywords}
         when = named.pop("when", None)
@@ -154,7 +165,9 @@ def _suites(lines: list[str], at: int, indent: int, where: str) -> tuple[str, ..
         if line.strip() and _indent(line) < indent:
             m = re.fullmatch(r'\s*if PLAN\.suite == "(\w+)":\s*', line)
             if not m:
-                raise ValueError(f"{where}: a rule may be nested only in `if PLAN.suite == \"<suite>\":`, found {line.strip()!r}")
+                raise ValueError(
+                    f'{where}: a rule may be nested only in `if PLAN.suite == "<suite>":`, found {line.strip()!r}'
+                )
             return (m[1],)
     raise ValueError(f"{where}: indented rule outside any block")
 
@@ -175,15 +188,17 @@ def parse_rule_file(path: Path, root: Path = ROOT) -> list[RuleSpec]:
         if "script" in directives:
             target = os.path.normpath(path.parent / _literal(ast.parse(directives["script"], mode="eval").body, where))
             script = Path(target).relative_to(root).as_posix()
-        out.append(RuleSpec(
-            name=name,
-            phase=path.stem,
-            file=rel,
-            script=script,
-            reads=_reads(directives["params"], where) if "params" in directives else (),
-            sizing=_sizing([directives[k] for k in ("threads", "resources") if k in directives], name, where),
-            suites=_suites(lines, i, indent, where),
-        ))
+        out.append(
+            RuleSpec(
+                name=name,
+                phase=path.stem,
+                file=rel,
+                script=script,
+                reads=_reads(directives["params"], where) if "params" in directives else (),
+                sizing=_sizing([directives[k] for k in ("threads", "resources") if k in directives], name, where),
+                suites=_suites(lines, i, indent, where),
+            )
+        )
     return out
 
 

@@ -74,11 +74,20 @@ def _check(metadata: dict, name: str) -> None:
     missing = [k for k in ("embedding_type", "prediction_type", "evaluation", "splits") if k not in metadata]
     if missing:
         raise ValueError(f"{name}: task_metadata lacks {missing}")
-    if metadata["embedding_type"] not in ("scene", "event") or metadata["prediction_type"] not in ("multiclass", "multilabel"):
-        raise ValueError(f"{name}: unknown embedding_type/prediction_type "
-                         f"{metadata['embedding_type']!r}/{metadata['prediction_type']!r}")  # fmt: skip
+    if metadata["embedding_type"] not in ("scene", "event") or metadata["prediction_type"] not in (
+        "multiclass",
+        "multilabel",
+    ):
+        raise ValueError(
+            f"{name}: unknown embedding_type/prediction_type "
+            f"{metadata['embedding_type']!r}/{metadata['prediction_type']!r}"
+        )
     splits = metadata["splits"]
-    if not splits or len(set(splits)) != len(splits) or not all(isinstance(x, str) and x and "/" not in x for x in splits):
+    if (
+        not splits
+        or len(set(splits)) != len(splits)
+        or not all(isinstance(x, str) and x and "/" not in x for x in splits)
+    ):
         raise ValueError(f"{name}: splits must be distinct names, got {splits!r}")
 
 
@@ -140,8 +149,13 @@ def default_clips(metadata: dict, vocabulary_size: int) -> int:
 
 
 def _split_clips(
-    metadata: dict, vocab: list[str], split: str, count: int, durations: list[float],
-    rng: np.random.Generator, rate: int,
+    metadata: dict,
+    vocab: list[str],
+    split: str,
+    count: int,
+    durations: list[float],
+    rng: np.random.Generator,
+    rate: int,
 ) -> tuple[dict, dict[str, bytes]]:
     """({file: labels}, {file: wav bytes}) of one split. Labels and random draws do not
     depend on `rate`: archives of one task at several rates hold the same sounds."""
@@ -163,8 +177,10 @@ def _split_clips(
             for c, (start, end) in zip((a, b), spans, strict=True):
                 s, e = round(start * rate / 1000), min(n, round(end * rate / 1000))
                 audio[s:e] += 0.5 * _tone(rng, _class_hz(vocab, c), s / rate, e - s, rate)
-            labels[name] = [{"label": vocab[c], "start": round(s_, 3), "end": round(e_, 3)}
-                            for c, (s_, e_) in zip((a, b), spans, strict=True)]  # fmt: skip
+            labels[name] = [
+                {"label": vocab[c], "start": round(s_, 3), "end": round(e_, 3)}
+                for c, (s_, e_) in zip((a, b), spans, strict=True)
+            ]
             wavs[name] = _wav_bytes(audio, rate)
             continue
         if i < 2 * k:  # one clip per class, then its twin (same audio, next class)

@@ -15,7 +15,6 @@ from typing import Any
 
 from hearflow import numerics
 
-
 RECORD_PREFIX = "hearflow-job "
 
 

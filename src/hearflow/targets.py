@@ -72,7 +72,9 @@ def report_figures(params: dict, plan: Plan) -> dict:
     `report.figures.layer_curves` is off)."""
     figures = params["report"]["figures"]
     subs = params["suites"][plan.suite]["substitutes"]
-    tsne_models = list(dict.fromkeys(subs.get(m, m) for m in figures["tsne"]["models"] if subs.get(m, m) in plan.models))
+    tsne_models = list(
+        dict.fromkeys(subs.get(m, m) for m in figures["tsne"]["models"] if subs.get(m, m) in plan.models)
+    )
     tsne_tasks = [t for t in plan.tasks if t not in figures["tsne"]["exclude_tasks"]]
     ablations = [p for p in figures["ablations"] if all(c in plan.configs for c in p)]
     layers = layer_probe_scores(plan) if figures["layer_curves"] else []
@@ -83,8 +85,13 @@ def report_figures(params: dict, plan: Plan) -> dict:
         names.append("tsne_fusion")
     if layers:
         names.append("layer_curves")
-    return {"tsne_models": tsne_models, "tsne_tasks": tsne_tasks, "ablations": ablations,
-            "layer_curve_scores": layers, "names": names}
+    return {
+        "tsne_models": tsne_models,
+        "tsne_tasks": tsne_tasks,
+        "ablations": ablations,
+        "layer_curve_scores": layers,
+        "names": names,
+    }
 
 
 def report_outputs(plan: Plan, figure_names: list[str]) -> dict[str, list[str]]:

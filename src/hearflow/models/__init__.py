@@ -59,7 +59,9 @@ def _declared_spec(path: Path) -> ModelSpec | None:
     """The module-level `SPEC = ModelSpec(...)` of a file, or None where it has none."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if not any(isinstance(t, ast.Name) and t.id == "SPEC" for t in targets):
             continue
         call = node.value
@@ -71,7 +73,9 @@ def _declared_spec(path: Path) -> ModelSpec | None:
         try:
             values = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         except ValueError as err:
-            raise ValueError(f"{path}: ModelSpec arguments must be literals (the registry does not import the file): {err}") from err
+            raise ValueError(
+                f"{path}: ModelSpec arguments must be literals (the registry does not import the file): {err}"
+            ) from err
         if "examples" in values:
             values["examples"] = tuple(values["examples"])
         return ModelSpec(**values)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from hearflow.models import ModelSpec
 from hearflow.devices import default_device
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch, collect, mean_over_time
 
 SPEC = ModelSpec(sample_rate=16000, examples=("tiny",))
@@ -121,9 +121,7 @@ def iter_layers(audio: torch.Tensor, model: CrepeModel, *, scene: bool = False, 
         start += t
 
 
-def embed_layers(
-    audio: torch.Tensor, model: CrepeModel, *, scene: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_layers(audio: torch.Tensor, model: CrepeModel, *, scene: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """CREPE embeddings of clips of equal length at the timestamp (or scene) hop.
 
     audio [n, samples] float in [-1, 1] at 16 kHz. Returns hidden [1, n, T, D] float32 on the
@@ -133,9 +131,7 @@ def embed_layers(
     return hidden, ts.expand(hidden.shape[1], -1)
 
 
-def get_timestamp_embeddings(
-    audio: torch.Tensor, model: CrepeModel
-) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(audio: torch.Tensor, model: CrepeModel) -> tuple[torch.Tensor, torch.Tensor]:
     """HEAR API: ([n, T, D] float32 at the timestamp hop, timestamps [n, T] ms)."""
     hidden, ts = embed_layers(audio, model)
     return hidden[0], ts

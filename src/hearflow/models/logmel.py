@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from hearflow.models import ModelSpec
 from hearflow.devices import default_device
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch
 
 SPEC = ModelSpec(sample_rate=32000)  # load_model's default `sample_rate`, PaSST's front end
@@ -43,8 +43,13 @@ class LogMelModel(torch.nn.Module):
         self.checkpoint = None  # no weights
         self.provenance = {}
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, win_length=win, hop_length=self.hop,
-            n_mels=n_mels, center=True, power=2.0,
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=self.hop,
+            n_mels=n_mels,
+            center=True,
+            power=2.0,
         )
         self.scene_embedding_size = self.timestamp_embedding_size = n_mels
         self.min_samples = n_fft // 2 + 1  # centred frames reflect-pad by n_fft // 2
@@ -90,9 +95,7 @@ def iter_layers(audio: torch.Tensor, model: LogMelModel, *, scene: bool = False,
     yield 0, hidden, (k * model.hop * 1000.0 / model.sample_rate).float()
 
 
-def embed_layers(
-    audio: torch.Tensor, model: LogMelModel, *, scene: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_layers(audio: torch.Tensor, model: LogMelModel, *, scene: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-mel frames: hidden [1, n, T, n_mels] float32 on the CPU, timestamps [n, T] in ms.
 
     audio [n, samples] float in [-1, 1] at `model.sample_rate`. `scene` changes nothing.
@@ -101,9 +104,7 @@ def embed_layers(
     return hidden, ts.expand(hidden.shape[1], -1)
 
 
-def get_timestamp_embeddings(
-    audio: torch.Tensor, model: LogMelModel
-) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(audio: torch.Tensor, model: LogMelModel) -> tuple[torch.Tensor, torch.Tensor]:
     """HEAR API: ([n, T, n_mels] float32, timestamps [n, T] ms)."""
     hidden, ts = embed_layers(audio, model)
     return hidden[0], ts

@@ -26,8 +26,8 @@ from urllib.parse import urlparse
 
 import torch
 
-from hearflow.models import ModelSpec
 from hearflow.devices import default_device
+from hearflow.models import ModelSpec
 from hearflow.models.common import as_batch, collect, mean_over_time
 
 SPEC = ModelSpec(sample_rate=32000, examples=("tiny",))
@@ -50,9 +50,7 @@ def _hear21passt():
         from hear21passt.models.preprocess import AugmentMelSTFT
         from hear21passt.wrapper import PasstBasicWrapper
     except ImportError as err:
-        raise ImportError(
-            f"the PaSST module needs the optional extra: pip install -e '.[passt]' ({err})"
-        ) from err
+        raise ImportError(f"the PaSST module needs the optional extra: pip install -e '.[passt]' ({err})") from err
     return get_model, checkpoint_filter_fn, AugmentMelSTFT, PasstBasicWrapper, PaSST
 
 
@@ -65,12 +63,30 @@ def build_network(arch: str | dict = DEFAULT_ARCH, mode: str = "all", **wrapper_
     """
     get_model, _, AugmentMelSTFT, PasstBasicWrapper, PaSST = _hear21passt()
     mel = AugmentMelSTFT(
-        n_mels=128, sr=SAMPLE_RATE, win_length=800, hopsize=320, n_fft=1024, freqm=48, timem=192,
-        htk=False, fmin=0.0, fmax=None, norm=1, fmin_aug_range=10, fmax_aug_range=2000,
+        n_mels=128,
+        sr=SAMPLE_RATE,
+        win_length=800,
+        hopsize=320,
+        n_fft=1024,
+        freqm=48,
+        timem=192,
+        htk=False,
+        fmin=0.0,
+        fmax=None,
+        norm=1,
+        fmin_aug_range=10,
+        fmax_aug_range=2000,
     )
     if isinstance(arch, dict):
-        net = PaSST(img_size=(128, 998), patch_size=16, stride=(10, 10), in_chans=1, num_classes=N_CLASSES,
-                    distilled=True, **arch)
+        net = PaSST(
+            img_size=(128, 998),
+            patch_size=16,
+            stride=(10, 10),
+            in_chans=1,
+            num_classes=N_CLASSES,
+            distilled=True,
+            **arch,
+        )
     else:
         with contextlib.redirect_stdout(io.StringIO()):  # hear21passt prints the whole network
             net = get_model(arch=arch, pretrained=False, n_classes=N_CLASSES)
@@ -167,8 +183,12 @@ def load_model(
     path = weights_file(source)  # before building anything: fail early
     checkpoint_filter_fn = _hear21passt()[1]
     wrapper = build_network(
-        arch, mode, max_model_window=scene_window_ms, timestamp_window=timestamp_window_ms,
-        timestamp_hop=timestamp_hop_ms, scene_hop=scene_hop_ms,
+        arch,
+        mode,
+        max_model_window=scene_window_ms,
+        timestamp_window=timestamp_window_ms,
+        timestamp_hop=timestamp_hop_ms,
+        scene_hop=scene_hop_ms,
     )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -225,17 +245,13 @@ def iter_layers(audio: torch.Tensor, model: PasstModel, *, scene: bool = False, 
         yield start, emb.reshape(n, t, -1)[None], ts
 
 
-def embed_layers(
-    audio: torch.Tensor, model: PasstModel, *, scene: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_layers(audio: torch.Tensor, model: PasstModel, *, scene: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """PaSST frames of clips of equal length: hidden [1, n, T, D] float32, timestamps [n, T] ms."""
     hidden, ts = collect(iter_layers(audio, model, scene=scene))
     return hidden, ts.expand(hidden.shape[1], -1)
 
 
-def get_timestamp_embeddings(
-    audio: torch.Tensor, model: PasstModel
-) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(audio: torch.Tensor, model: PasstModel) -> tuple[torch.Tensor, torch.Tensor]:
     """HEAR API: ([n, T, D] float32 every 50 ms, timestamps [n, T] ms)."""
     hidden, ts = embed_layers(audio, model)
     return hidden[0], ts

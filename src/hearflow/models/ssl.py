@@ -32,8 +32,8 @@ from pathlib import Path
 
 import torch
 
-from hearflow.models import ModelSpec
 from hearflow.devices import default_device
+from hearflow.models import ModelSpec
 from hearflow.models.common import (
     Layer,
     as_batch,
@@ -78,7 +78,9 @@ class SSLModel(torch.nn.Module):
         self.stand_in = stand_in
         cfg = net.config
         if chunk_seconds <= 0 or context_seconds < 0:
-            raise ValueError(f"chunk_seconds must be > 0 and context_seconds >= 0, got {chunk_seconds}, {context_seconds}")
+            raise ValueError(
+                f"chunk_seconds must be > 0 and context_seconds >= 0, got {chunk_seconds}, {context_seconds}"
+            )
         self.pads_exactly = getattr(cfg, "feat_extract_norm", "group") == "layer"
         self.scene_embedding_size = self.timestamp_embedding_size = int(cfg.hidden_size)
         self.num_hidden_states = int(cfg.num_hidden_layers) + 1
@@ -152,7 +154,9 @@ def load_model(
 STANDIN_ARCHITECTURES = ("wav2vec2", "hubert")
 
 
-def standin_network(arch: str, *, seed: int, hidden_size: int, num_hidden_layers: int, conv_dim: int) -> torch.nn.Module:
+def standin_network(
+    arch: str, *, seed: int, hidden_size: int, num_hidden_layers: int, conv_dim: int
+) -> torch.nn.Module:
     """A seeded, randomly initialised wav2vec2/HuBERT encoder of the large checkpoints' shape
     (layer-norm front end, stable layer norm, 400-sample window, 320-sample hop) at a fraction
     of their width and depth: the demo suite's stand-ins (hearflow.models.standin) and SPEC.examples."""
@@ -233,18 +237,14 @@ def iter_layers(audio: torch.Tensor, model: SSLModel, *, scene: bool = False, le
         yield a, hidden, stamps[a:b]
 
 
-def embed_layers(
-    audio: torch.Tensor, model: SSLModel, *, scene: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_layers(audio: torch.Tensor, model: SSLModel, *, scene: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Every hidden state of clips of equal length: hidden [L, n, T, D] float32 on the CPU
     and timestamps [n, T] in ms (all chunks of `iter_layers` joined)."""
     hidden, ts = collect(iter_layers(audio, model, scene=scene))
     return hidden, ts.expand(hidden.shape[1], -1)
 
 
-def get_timestamp_embeddings(
-    audio: torch.Tensor, model: SSLModel
-) -> tuple[torch.Tensor, torch.Tensor]:
+def get_timestamp_embeddings(audio: torch.Tensor, model: SSLModel) -> tuple[torch.Tensor, torch.Tensor]:
     """HEAR API: ([n, T, D] float32 of the model's `layer`, timestamps [n, T] ms)."""
     hidden, ts = embed_layers(audio, model)
     return select_layer(hidden, model.layer), ts

@@ -50,7 +50,9 @@ def build_standin(
     """Write a seeded, randomly initialised checkpoint folder (config + safetensors)."""
     from hearflow.models.ssl import standin_network
 
-    net = standin_network(arch, seed=seed, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, conv_dim=conv_dim)
+    net = standin_network(
+        arch, seed=seed, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, conv_dim=conv_dim
+    )
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         net.save_pretrained(tmp)

@@ -25,15 +25,34 @@ from __future__ import annotations
 from hearflow.probe.engines import ENGINES, ProbeSettings, probe_dirs
 from hearflow.probe.events import events_from_frames
 from hearflow.probe.protocol import (
-    DEFAULT_EVENT_POSTPROCESSING, DEFAULT_GRID, RNG_MODES, TASK_SPECIFIC_GRID, data_splits, engine_result,
-    expand_grid, task_grid,
-)  # fmt: skip
+    DEFAULT_EVENT_POSTPROCESSING,
+    DEFAULT_GRID,
+    RNG_MODES,
+    TASK_SPECIFIC_GRID,
+    data_splits,
+    engine_result,
+    expand_grid,
+    task_grid,
+)
 
 __all__ = [
-    "DEFAULT_EVENT_POSTPROCESSING", "DEFAULT_GRID", "ENGINES", "RNG_MODES", "TASK_SPECIFIC_GRID", "ProbeSettings",
-    "data_splits", "engine_result", "events_from_frames", "expand_grid", "heareval_probe", "linear_probe", "prepare",
-    "probe_dirs", "probe_task", "task_grid",
-]  # fmt: skip
+    "DEFAULT_EVENT_POSTPROCESSING",
+    "DEFAULT_GRID",
+    "ENGINES",
+    "RNG_MODES",
+    "TASK_SPECIFIC_GRID",
+    "ProbeSettings",
+    "data_splits",
+    "engine_result",
+    "events_from_frames",
+    "expand_grid",
+    "heareval_probe",
+    "linear_probe",
+    "prepare",
+    "probe_dirs",
+    "probe_task",
+    "task_grid",
+]
 
 
 def __getattr__(name: str):

@@ -71,8 +71,7 @@ class Embeddings:
                 bad = np.flatnonzero(y.sum(axis=1) != 1)
                 if bad.size:
                     raise ValueError(
-                        f"{where}: multiclass rows need exactly one label; row {bad[0]} has "
-                        f"{labels[bad[0]]}"
+                        f"{where}: multiclass rows need exactly one label; row {bad[0]} has {labels[bad[0]]}"
                     )
             files = times = None
             if self.task.is_event:

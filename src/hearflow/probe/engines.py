@@ -38,10 +38,17 @@ def _native(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
     from hearflow.probe.native import probe_task
 
     return [
-        probe_task(d, grid=settings.grid, max_grid_points=settings.max_grid_points, seed=settings.seed,
-                   device=settings.device, rng=settings.rng, workers=settings.workers)
+        probe_task(
+            d,
+            grid=settings.grid,
+            max_grid_points=settings.max_grid_points,
+            seed=settings.seed,
+            device=settings.device,
+            rng=settings.rng,
+            workers=settings.workers,
+        )
         for d in emb_dirs
-    ]  # fmt: skip
+    ]
 
 
 def _heareval(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
@@ -52,11 +59,17 @@ def _heareval(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
     if settings.log is not None and len(emb_dirs) > 1:
         raise ValueError(f"one heareval log for {len(emb_dirs)} embedding dirs: probe them one by one")
     return [
-        heareval_probe(d, python=settings.heareval_python, grid=settings.grid,
-                       max_grid_points=settings.max_grid_points, seed=settings.seed, device=settings.device,
-                       log=settings.log)
+        heareval_probe(
+            d,
+            python=settings.heareval_python,
+            grid=settings.grid,
+            max_grid_points=settings.max_grid_points,
+            seed=settings.seed,
+            device=settings.device,
+            log=settings.log,
+        )
         for d in emb_dirs
-    ]  # fmt: skip
+    ]
 
 
 def _linear(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:

@@ -34,9 +34,7 @@ def events_from_frames(
     probs = np.asarray(frame_probs)
     times = np.asarray(timestamps_ms, dtype=np.float64)
     if probs.ndim != 2 or probs.shape != (len(times), len(labels)):
-        raise ValueError(
-            f"frame_probs must be [T={len(times)}, C={len(labels)}], got {probs.shape}"
-        )
+        raise ValueError(f"frame_probs must be [T={len(times)}, C={len(labels)}], got {probs.shape}")
     order = np.argsort(times, kind="stable")
     times, probs = times[order], probs[order]
     last_of_time = np.append(times[1:] != times[:-1], True)

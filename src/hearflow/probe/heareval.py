@@ -33,10 +33,14 @@ LAUNCHER = Path(__file__).parent.parent / "heareval_launch.py"
 _NATIVE_ONLY = {"shuffle_train": False}
 # heareval's hparams hold str() of torch objects; map them back to our value names.
 _VALUE_NAMES = {
-    "BatchNorm1d": "batchnorm", "LayerNorm": "layernorm", "Identity": "identity",
-    "xavier_uniform_": "xavier_uniform", "xavier_normal_": "xavier_normal",
-    "Adam": "adam", "SGD": "sgd",
-}  # fmt: skip
+    "BatchNorm1d": "batchnorm",
+    "LayerNorm": "layernorm",
+    "Identity": "identity",
+    "xavier_uniform_": "xavier_uniform",
+    "xavier_normal_": "xavier_normal",
+    "Adam": "adam",
+    "SGD": "sgd",
+}
 
 
 def heareval_grid(grid: dict | None) -> dict[str, list]:
@@ -70,17 +74,24 @@ def convert_scores(predicted: dict, metadata: dict, *, task: str, seed: int, gri
         if key not in predicted:
             raise ValueError(f"heareval scores lack test split {key!r}; has {sorted(predicted)}")
         fold = predicted[key]
-        folds.append(fold_result(
-            split["test"], {m: float(fold[f"test_{m}"]) for m in metrics},
-            best_epoch=int(fold["epoch"]), validation_score=float(fold["validation_score"]),
-        ))  # fmt: skip
+        folds.append(
+            fold_result(
+                split["test"],
+                {m: float(fold[f"test_{m}"]) for m in metrics},
+                best_epoch=int(fold["epoch"]),
+                validation_score=float(fold["validation_score"]),
+            )
+        )
     grid_keys = set(heareval_grid(None))
     return engine_result(
-        task, "heareval", seed, folds,
+        task,
+        "heareval",
+        seed,
+        folds,
         {k: _value_name(v) for k, v in predicted["hparams"].items() if k in grid_keys},
         grid_points=grid_points,
         postprocessing=dict(predicted["postprocessing"]) if metadata["embedding_type"] == "event" else None,
-    )  # fmt: skip
+    )
 
 
 def heareval_probe(
@@ -118,8 +129,17 @@ def heareval_probe(
         for path in emb_dir.iterdir():
             if path.is_file():
                 (task_dir / path.name).symlink_to(path)
-        cmd = [str(python), str(LAUNCHER), str(task_dir), "--grid-json", json.dumps(full),
-               "--seed", str(seed), "--grid-points", str(max_grid_points)]  # fmt: skip
+        cmd = [
+            str(python),
+            str(LAUNCHER),
+            str(task_dir),
+            "--grid-json",
+            json.dumps(full),
+            "--seed",
+            str(seed),
+            "--grid-points",
+            str(max_grid_points),
+        ]
         if gpus is not None:
             cmd += ["--gpus", gpus]
         start = time.time()
@@ -129,8 +149,7 @@ def heareval_probe(
             Path(log).write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             raise RuntimeError(
-                f"heareval runner failed on {emb_dir} (exit {proc.returncode}):\n"
-                + (proc.stdout + proc.stderr)[-4000:]
+                f"heareval runner failed on {emb_dir} (exit {proc.returncode}):\n" + (proc.stdout + proc.stderr)[-4000:]
             )
         predicted = read_json(task_dir / "test.predicted-scores.json")
         if log is not None:

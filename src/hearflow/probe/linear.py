@@ -58,15 +58,23 @@ def linear_probe(
         if p.task.metadata != probe.task.metadata or p.labels != probe.labels:
             raise ValueError(f"{d}: not the same task as {dirs[0]}; probe layers of one task together")
     torch.manual_seed(seed)
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "lr_decay": lr_decay,
-                "weight_decay": weight_decay}  # fmt: skip
+    settings = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "lr_decay": lr_decay,
+        "weight_decay": weight_decay,
+    }
     folds: list[list[dict]] = [[] for _ in dirs]
     for split in data_splits(probe.task.metadata):
         sets = [
-            (data.build(split["train"], evaluate=False), data.build(split["valid"], evaluate=True),
-             data.build(split["test"], evaluate=True))
+            (
+                data.build(split["train"], evaluate=False),
+                data.build(split["valid"], evaluate=True),
+                data.build(split["test"], evaluate=True),
+            )
             for _, data in loaded
-        ]  # fmt: skip
+        ]
         for y in (s[0].y for s in sets[1:]):
             if not torch.equal(y, sets[0][0].y):
                 raise ValueError(f"{dirs}: training labels differ between the embedding dirs")
@@ -77,15 +85,24 @@ def linear_probe(
                 valid_probs = probe.activate(_forward(valid.x, weights[i], biases[i])).cpu().numpy()
                 post, _ = probe.best_postprocessing(valid_probs, valid)
             probs = probe.activate(_forward(test.x, weights[i], biases[i])).cpu().numpy()
-            folds[i].append(fold_result(
-                split["test"], probe.evaluate(probs, test, probe.scores, post),
-                best_epoch=best_epochs[i], validation_score=losses[i], postprocessing=post,
-            ))  # fmt: skip
+            folds[i].append(
+                fold_result(
+                    split["test"],
+                    probe.evaluate(probs, test, probe.scores, post),
+                    best_epoch=best_epochs[i],
+                    validation_score=losses[i],
+                    postprocessing=post,
+                )
+            )
     results = [
         engine_result(
-            probe.task.name, "linear", seed, member_folds, dict(settings),
+            probe.task.name,
+            "linear",
+            seed,
+            member_folds,
+            dict(settings),
             postprocessing=member_folds[0]["postprocessing"] if probe.task.is_event else None,
-        )  # fmt: skip
+        )
         for member_folds in folds
     ]
     return results[0] if single else results

@@ -50,8 +50,14 @@ import torch
 from hearflow.probe.data import Embeddings
 from hearflow.probe.objective import Objective, prepare
 from hearflow.probe.protocol import (
-    RNG_MODES, best_point, data_splits, engine_result, expand_grid, fold_result, task_grid,
-)  # fmt: skip
+    RNG_MODES,
+    best_point,
+    data_splits,
+    engine_result,
+    expand_grid,
+    fold_result,
+    task_grid,
+)
 from hearflow.probe.schedule import can_fork, run_jobs
 from hearflow.probe.stacked import STACK_KEYS, StackedMLP, member_seeds
 from hearflow.probe.train import Run, train_stack
@@ -98,10 +104,13 @@ class _Trainer:
         cost = [self.flops(split, confs) for split, confs, _ in jobs]
         device = self.data.device
         return run_jobs(
-            self.fit, jobs, cost=cost, workers=self.workers,
+            self.fit,
+            jobs,
+            cost=cost,
+            workers=self.workers,
             pack=lambda runs: [_pack_run(run) for run in runs],
             unpack=lambda packed: [_unpack_run(run, device) for run in packed],
-        )  # fmt: skip
+        )
 
     def train_grid(self, confs: list[dict]) -> list[Run]:
         """Runs of every grid point on the first split, in order.
@@ -142,15 +151,17 @@ class _Trainer:
         return [runs[0] for runs in self.run(jobs)]
 
 
-
-
 def _pack_run(run: Run) -> dict:
     arrays = lambda ts: {k: v.detach().cpu().numpy() for k, v in ts.items()}  # noqa: E731
     return {
-        "params": arrays(run.model.params), "buffers": arrays(run.model.buffers),
-        "conf": run.model.conf, "validation_score": run.validation_score,
-        "best_epoch": run.best_epoch, "epochs": run.epochs, "postprocessing": run.postprocessing,
-    }  # fmt: skip
+        "params": arrays(run.model.params),
+        "buffers": arrays(run.model.buffers),
+        "conf": run.model.conf,
+        "validation_score": run.validation_score,
+        "best_epoch": run.best_epoch,
+        "epochs": run.epochs,
+        "postprocessing": run.postprocessing,
+    }
 
 
 def _unpack_run(packed: dict, device) -> Run:
@@ -192,8 +203,7 @@ def probe_task(
     runs = trainer.train_grid(points)
     if progress:
         for i, (conf, run) in enumerate(zip(points, runs, strict=True)):
-            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"{task.name} grid {i + 1}/{len(points)} {conf}: {run.validation_score:.4f}", file=sys.stderr)
     best = best_point([run.validation_score for run in runs], maximize=probe.maximize)
     best_run, best_conf = runs[best], points[best]
     split_runs = [best_run] + trainer.retrain(best_conf, grid_size=len(points))
@@ -202,14 +212,24 @@ def probe_task(
     for split, run in zip(splits, split_runs, strict=True):
         test = data.build(split["test"], evaluate=True)
         probs = probe.activate(run.model.logits(test.x)[0]).cpu().numpy()
-        folds.append(fold_result(
-            split["test"], probe.evaluate(probs, test, probe.scores, run.postprocessing),
-            epochs=run.epochs, best_epoch=run.best_epoch, validation_score=run.validation_score,
-            postprocessing=run.postprocessing if task.is_event else None,
-        ))  # fmt: skip
+        folds.append(
+            fold_result(
+                split["test"],
+                probe.evaluate(probs, test, probe.scores, run.postprocessing),
+                epochs=run.epochs,
+                best_epoch=run.best_epoch,
+                validation_score=run.validation_score,
+                postprocessing=run.postprocessing if task.is_event else None,
+            )
+        )
         if progress:
             print(f"{task.name} test {split['test']}: {folds[-1]['metrics']}", file=sys.stderr)
     return engine_result(
-        task.name, "native", seed, folds, dict(best_conf), grid_points=len(points),
+        task.name,
+        "native",
+        seed,
+        folds,
+        dict(best_conf),
+        grid_points=len(points),
         postprocessing=best_run.postprocessing if task.is_event else None,
-    )  # fmt: skip
+    )

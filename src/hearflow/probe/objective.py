@@ -63,9 +63,7 @@ class Objective:
             target = y.argmax(dim=1).repeat(size)
             flat = torch.nn.functional.cross_entropy(logits.reshape(-1, c), target, reduction="none")
             return flat.view(size, n).mean(dim=1)
-        full = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, y.expand(size, n, c), reduction="none"
-        )
+        full = torch.nn.functional.binary_cross_entropy_with_logits(logits, y.expand(size, n, c), reduction="none")
         return full.mean(dim=(1, 2))
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
@@ -139,9 +137,7 @@ def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = Fa
     if task.is_event:
         from sklearn.model_selection import ParameterGrid
 
-        post_grid = metadata.get("evaluation_params", {}).get(
-            "event_postprocessing_grid", DEFAULT_EVENT_POSTPROCESSING
-        )
+        post_grid = metadata.get("evaluation_params", {}).get("event_postprocessing_grid", DEFAULT_EVENT_POSTPROCESSING)
         postprocessing = list(ParameterGrid(post_grid))
         if not use_scoring and len(postprocessing) != 1:
             raise ValueError(
@@ -149,9 +145,15 @@ def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = Fa
                 f"post-processing grid must have one point, got {post_grid}"
             )
     probe = Objective(
-        task, labels, scores, use_scoring, postprocessing,
-        torch.Generator().manual_seed(seed), progress, seed,
-    )  # fmt: skip
+        task,
+        labels,
+        scores,
+        use_scoring,
+        postprocessing,
+        torch.Generator().manual_seed(seed),
+        progress,
+        seed,
+    )
     data = Embeddings(task, emb_dir, label_to_idx, default_device(device))
     if data.device.type == "cpu":
         keep_freed_memory()

@@ -65,9 +65,7 @@ def data_splits(metadata: dict) -> list[dict[str, list[str]]]:
         raise ValueError(f"{metadata.get('task_name')}: unknown split_mode {mode!r}")
     folds = sorted(metadata["splits"])
     if len(folds) != len(set(folds)) or len(folds) < 3:
-        raise ValueError(
-            f"{metadata.get('task_name')}: k-fold needs at least 3 distinct folds, got {folds}"
-        )
+        raise ValueError(f"{metadata.get('task_name')}: k-fold needs at least 3 distinct folds, got {folds}")
     k = len(folds)
     return [
         {
@@ -88,9 +86,7 @@ def task_grid(grid: dict | None, metadata: dict) -> dict[str, list]:
         unknown = sorted(set(override) - set(DEFAULT_GRID))
         if unknown:
             raise ValueError(f"unknown grid keys {unknown}; known: {sorted(DEFAULT_GRID)}")
-        final.update(
-            {k: list(v) if isinstance(v, list | tuple) else [v] for k, v in override.items()}
-        )
+        final.update({k: list(v) if isinstance(v, list | tuple) else [v] for k, v in override.items()})
     for key, allowed in GRID_CHOICES.items():
         bad = [v for v in final[key] if v not in allowed]
         if bad:
@@ -113,9 +109,14 @@ def best_point(validation_scores: list[float], *, maximize: bool) -> int:
 
 
 def fold_result(
-    test: list[str], metrics: dict[str, float], *, best_epoch: int, validation_score: float,
-    epochs: int | None = None, postprocessing: dict | None = None,
-) -> dict:  # fmt: skip
+    test: list[str],
+    metrics: dict[str, float],
+    *,
+    best_epoch: int,
+    validation_score: float,
+    epochs: int | None = None,
+    postprocessing: dict | None = None,
+) -> dict:
     """One split's entry of an engine's "folds": its test splits and metrics, the kept epoch
     and its validation score; `epochs` trained and the event `postprocessing` where known."""
     fold: dict = {"test": test, "metrics": metrics}
@@ -129,9 +130,15 @@ def fold_result(
 
 
 def engine_result(
-    task: str, engine: str, seed: int, folds: list[dict], hparams: dict, *,
-    grid_points: int | None = None, postprocessing: dict | None = None,
-) -> dict:  # fmt: skip
+    task: str,
+    engine: str,
+    seed: int,
+    folds: list[dict],
+    hparams: dict,
+    *,
+    grid_points: int | None = None,
+    postprocessing: dict | None = None,
+) -> dict:
     """What every probe engine returns, JSON-serialisable: {"task", "engine", "seed",
     "metrics": {metric: mean over splits}, "metrics_std": {metric: sample std, 0.0 for one
     split}, "folds" (fold_result), "hparams", "validation_score" (of the first split, where

@@ -34,9 +34,14 @@ def can_fork() -> bool:
 
 
 def run_jobs(
-    fit: Callable[..., Any], jobs: list[tuple], *, cost: list[float], workers: int,
-    pack: Callable[[Any], Any], unpack: Callable[[Any], Any],
-) -> list:  # fmt: skip
+    fit: Callable[..., Any],
+    jobs: list[tuple],
+    *,
+    cost: list[float],
+    workers: int,
+    pack: Callable[[Any], Any],
+    unpack: Callable[[Any], Any],
+) -> list:
     """[fit(*job) for job in jobs], each job single-threaded, shared with up to
     `workers` - 1 forks; a fork's result comes back as unpack(pack(result)). A failing
     worker fails the call with its traceback."""
@@ -125,7 +130,9 @@ def _collect(receivers: list, packed: dict, errors: list) -> None:
                 packed[message[0]] = message[1]
 
 
-def _work_forked(fit: Callable[..., Any], pack: Callable[[Any], Any], jobs: list, order: list[int], taken, send) -> None:
+def _work_forked(
+    fit: Callable[..., Any], pack: Callable[[Any], Any], jobs: list, order: list[int], taken, send
+) -> None:
     """A forked worker of `run_jobs`: jobs until none is left, results sent packed."""
     # One thread: GNU OpenMP (torch's CPU backend) deadlocks in a forked child that opens a
     # parallel region after its parent has used one.

@@ -66,9 +66,16 @@ class FullyConnectedPrediction(torch.nn.Module):
 # together in one StackedMLP. The others (lr, initialization, patience, max_epochs,
 # check_val_every_n_epoch) may differ between the members of one stack.
 STACK_KEYS = (
-    "hidden_layers", "hidden_dim", "hidden_norm", "norm_after_activation", "dropout",
-    "batch_size", "optim", "shuffle_train", "embedding_norm",
-)  # fmt: skip
+    "hidden_layers",
+    "hidden_dim",
+    "hidden_norm",
+    "norm_after_activation",
+    "dropout",
+    "batch_size",
+    "optim",
+    "shuffle_train",
+    "embedding_norm",
+)
 
 
 def member_seeds(seed: int, count: int, *, stage: int = 0) -> list[tuple[int, int]]:
@@ -96,18 +103,26 @@ class StackedMLP:
     """
 
     def __init__(
-        self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], conf: dict,
-        *, generators: list[torch.Generator] | None = None,
-    ):  # fmt: skip
+        self,
+        params: dict[str, torch.Tensor],
+        buffers: dict[str, torch.Tensor],
+        conf: dict,
+        *,
+        generators: list[torch.Generator] | None = None,
+    ):
         self.params, self.buffers, self.conf = params, buffers, conf
         self.generators = generators  # None: the global RNG (one member); else per member
         self.training = True
 
     @classmethod
     def build(
-        cls, nfeatures: int, nlabels: int, confs: list[dict], device,
+        cls,
+        nfeatures: int,
+        nlabels: int,
+        confs: list[dict],
+        device,
         seeds: list[tuple[int, int]] | None = None,
-    ) -> "StackedMLP":  # fmt: skip
+    ) -> "StackedMLP":
         if seeds is None and len(confs) != 1:
             raise ValueError("a stack of several members needs member seeds (see member_seeds)")
         if seeds is not None and len(seeds) != len(confs):
@@ -139,10 +154,10 @@ class StackedMLP:
             {k: stack(v).requires_grad_() for k, v in params.items()},
             {k: stack(v) for k, v in buffers.items()},
             confs[0],
-            generators=None if seeds is None else [
-                torch.Generator(device=device).manual_seed(drop) for _, drop in seeds
-            ],
-        )  # fmt: skip
+            generators=None
+            if seeds is None
+            else [torch.Generator(device=device).manual_seed(drop) for _, drop in seeds],
+        )
 
     @property
     def size(self) -> int:
@@ -222,9 +237,9 @@ class StackedOptimizer:
     def __init__(self, model: StackedMLP, lrs: list[float], optim: str):
         self.model, self.optim, self.step_count = model, optim, 0
         self.lr = torch.tensor(lrs, dtype=torch.float32, device=model.params["w0"].device)
-        self.state = {
-            k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in model.params.items()
-        } if optim == "adam" else {}  # fmt: skip
+        self.state = (
+            {k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in model.params.items()} if optim == "adam" else {}
+        )
 
     def select(self, model: StackedMLP, members: list[int]) -> None:
         idx = torch.as_tensor(members, device=self.lr.device)

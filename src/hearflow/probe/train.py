@@ -59,9 +59,12 @@ class _Member:
 
 
 def train_stack(
-    probe: Objective, confs: list[dict], train: Split, valid: Split,
+    probe: Objective,
+    confs: list[dict],
+    train: Split,
+    valid: Split,
     seeds: list[tuple[int, int]] | None = None,
-) -> list[Run]:  # fmt: skip
+) -> list[Run]:
     """heareval training runs of grid points that share `STACK_KEYS`, as one StackedMLP.
 
     Each member keeps heareval's schedule: validation after epochs e with
