@@ -12,10 +12,11 @@ is run
 - in `reproducible` mode with the same pushes in the caller's environment (an AVX-512
   machine's natural choice is such a push): the outputs must not move.
 
-Also times the probe and the embeddings in both modes (same run), and, with `--main-job`,
-`snakemake --cores 2` of the whole demo from scratch in both modes in two clean copies.
+Also times the probe and the embeddings in both modes (same run, interleaved), and, with
+`--main-job`, `snakemake --cores 2` of the whole demo from scratch in both modes, each in a
+clean clone of HEAD (`--keep DIR` keeps the reproducible one's workspace).
 
-    python benchmarks/numerics.py [--main-job]   # reports/benchmarks/numerics.{json,md}
+    python benchmarks/numerics.py [--main-job [--keep DIR]]   # reports/benchmarks/numerics.{json,md}
 
 Needs the demo's task folders and stand-in checkpoints (`snakemake --cores 2 embed_all`
 or the main job builds them).
@@ -79,11 +80,17 @@ REPRODUCIBLE_PUSHES = {
 
 
 def digest(path: Path) -> str:
+    """sha256 of every file of an embedding folder (names and bytes) but provenance.json."""
     h = hashlib.sha256()
     for f in sorted(p for p in Path(path).rglob("*") if p.is_file() and p.name != "provenance.json"):
-        h.update(str(f.relative_to(path)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+        h.update(f.relative_to(path).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def scores_digest(scores: dict) -> str:
+    """sha256 of what a probe computed: metrics, folds and validation score."""
+    text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------ child
@@ -105,7 +112,7 @@ def child(spec: dict) -> dict:
         out = Path(spec["out"])
         task = spec["task"]
         embed_task(ROOT / f"data/tasks/{rate}/{task}", out, module=module, options=options, progress=False)
-        result = {"digest": digest(out)}
+        result = {"digest": digest(out)[:16]}
     else:
         from hearflow.probe import probe_task
 
@@ -117,8 +124,7 @@ def child(spec: dict) -> dict:
             device="cpu",
             workers=spec.get("workers"),
         )
-        text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
-        result = {"digest": hashlib.sha256(text.encode()).hexdigest()[:16], "metrics": scores["metrics"]}
+        result = {"digest": scores_digest(scores)[:16], "metrics": scores["metrics"]}
     result.update(
         seconds=round(time.perf_counter() - start, 3),
         torch_threads=torch.get_num_threads(),
@@ -201,7 +207,7 @@ def fixed_embeddings(tmp: Path) -> None:
         run_child(dict(kind="embed", model=model, task=task, out=str(tmp / "fixed" / model / task), **extra), env)
 
 
-def main_job(tmp: Path) -> dict:
+def main_job(tmp: Path, keep: Path | None = None) -> dict:
     """`snakemake --cores 2` of the demo from scratch in both modes, each in a clean clone
     of this commit (fast first, then reproducible: one run, both sides)."""
     times = {}
@@ -224,7 +230,11 @@ def main_job(tmp: Path) -> dict:
         times[mode] = round(time.perf_counter() - start, 1)
         metrics = (work / "reports" / "metrics.json").read_bytes()
         times[f"{mode}_metrics_sha256"] = hashlib.sha256(metrics).hexdigest()[:16]
-        shutil.rmtree(work)
+        if keep is not None and mode == "reproducible":
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(work, keep)
+        else:
+            shutil.rmtree(work)
     return times
 
 
@@ -289,6 +299,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--main-job", action="store_true", help="also time the whole demo in both modes")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per case and mode")
+    ap.add_argument("--keep", type=Path, help="with --main-job: move the reproducible run's clone here")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
@@ -297,7 +308,7 @@ def main() -> None:
         fixed_embeddings(Path(tmp))
         rows = measure(Path(tmp))
         times = timing(Path(tmp), args.repeats)
-        main_times = main_job(Path(tmp)) if args.main_job else None
+        main_times = main_job(Path(tmp), args.keep) if args.main_job else None
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "numerics.json").write_text(
         json.dumps({"rows": rows, "times": times, "main_job": main_times}, indent=1) + "\n"

@@ -115,6 +115,21 @@ def copy_checkout(dest: Path, *, exclude: tuple[str, ...] = ()) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def reduced_local_run(tmp_path_factory) -> Path:
+    """The reduced demo (tests/test_workflow.py: REDUCED) run once with `snakemake --cores 2`
+    in a clean copy of the checkout; shared by the end-to-end test and the Slurm test, which
+    compares its own run with this one."""
+    import yaml
+
+    from tests.test_workflow import REDUCED, _copy_repo, _snakemake
+
+    repo = _copy_repo(tmp_path_factory.mktemp("reduced") / "repo")
+    (repo / "reduced.yaml").write_text(yaml.safe_dump(REDUCED))
+    _snakemake(repo, "--cores", "2", "--configfile", "reduced.yaml")
+    return repo
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """The probes of a module are tiny: thread hand-offs would cost more than the maths."""

@@ -194,6 +194,7 @@ def test_probe_stages_list_only_probe_keys():
         + [f"suites.demo.overrides.probe.grid.{k}" for k in ("hidden_dim", "max_epochs", "patience")]
         + ["probe.linear"]
         + ["probe.heareval_python", "probe.device"]
+        + ["numerics"]  # the kernel and thread pins (hearflow.numerics): every computing stage
     )
     assert not any(k.startswith("probe.layers") for k in st["params"])  # the layer probes' own stages
     assert "--allowed-rules probe --" in st["cmd"] and "--profile" not in st["cmd"] and "--cores" not in st["cmd"]

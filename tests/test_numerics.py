@@ -10,7 +10,6 @@ to override either. benchmarks/numerics.py measures every variable on its own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.numerics import digest, scores_digest
 from hearflow import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def _child(spec: dict) -> dict:
         embed_task(
             Path(spec["tasks"]) / str(rate) / "demo_events-v1-full", out, module=module, options=options, progress=False
         )
-        digests[name] = _digest(out)
+        digests[name] = digest(out)
     scores = probe_task(
         Path(spec["fixed"]) / "last",
         grid=PROBE_GRID,
@@ -100,16 +100,8 @@ def _child(spec: dict) -> dict:
         device="cpu",
         workers=spec.get("workers"),
     )
-    text = json.dumps({k: scores[k] for k in ("metrics", "folds", "validation_score")}, sort_keys=True)
-    digests["probe"] = hashlib.sha256(text.encode()).hexdigest()
+    digests["probe"] = scores_digest(scores)
     return digests
-
-
-def _digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "provenance.json"):
-        h.update(f.relative_to(folder).as_posix().encode() + f.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from hearflow.probe import ENGINES, ProbeSettings, probe_dirs
+from hearflow.probe.heareval import _VALUE_NAMES
 from hearflow.probe.protocol import (
     DEFAULT_EVENT_POSTPROCESSING,
     DEFAULT_GRID,
@@ -30,15 +31,7 @@ from hearflow.probe.protocol import (
 from tests.conftest import ROOT
 
 # heareval's grid holds torch classes and functions; the probe names them by strings.
-NAMES = {
-    "BatchNorm1d": "batchnorm",
-    "LayerNorm": "layernorm",
-    "Identity": "identity",
-    "xavier_uniform_": "xavier_uniform",
-    "xavier_normal_": "xavier_normal",
-    "Adam": "adam",
-    "SGD": "sgd",
-}
+NAMES = _VALUE_NAMES
 
 
 def _heareval_constants() -> dict[str, dict]:

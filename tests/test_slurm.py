@@ -221,11 +221,9 @@ def _job_logs(repo: Path) -> dict[str, Path]:
 
 
 @pytest.mark.e2e
-def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster):
+def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster, reduced_local_run):
     reduced = yaml.safe_dump(REDUCED)
-    local = _copy_repo(tmp_path / "local")
-    (local / "reduced.yaml").write_text(reduced)
-    _snakemake(local, "--cores", "2", "--configfile", "reduced.yaml")
+    local = reduced_local_run
 
     repo = _copy_repo(tmp_path / "slurm")
     (repo / "reduced.yaml").write_text(reduced)

@@ -107,10 +107,8 @@ def test_invalid_params_stop_before_any_job(tmp_path):
 
 
 @pytest.mark.e2e
-def test_reduced_demo_end_to_end(tmp_path):
-    repo = _copy_repo(tmp_path / "repo")
-    (repo / "reduced.yaml").write_text(yaml.safe_dump(REDUCED))
-    _snakemake(repo, "--cores", "2", "--configfile", "reduced.yaml")
+def test_reduced_demo_end_to_end(reduced_local_run):
+    repo = reduced_local_run
 
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     tasks = yaml.safe_load((repo / "params.yaml").read_text())["suites"]["demo"]["tasks"]
