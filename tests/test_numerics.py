@@ -181,3 +181,29 @@ def test_outputs_do_not_depend_on_the_jobs_threads_or_workers_in_reproducible_mo
     # with the mode off, the job's thread count reaches the kernels and moves the outputs
     fast = run_case(workspace, "fast", threads=2)
     assert differing(fast, run_case(workspace, "fast", threads=1)) != []
+
+
+def test_a_job_started_without_the_pins_stops_before_computing(tmp_path, monkeypatch):
+    """hearflow.smk.run, the entry of every script job, checks the environment first."""
+    from types import SimpleNamespace
+
+    from hearflow.smk import run
+
+    for key in numerics.VARIABLES + ("HEARFLOW_NUMERICS",):
+        monkeypatch.delenv(key, raising=False)
+    ran = []
+    job = SimpleNamespace(
+        rule="probe",
+        wildcards={},
+        threads=1,
+        log=[str(tmp_path / "job.log")],
+        resources={},
+        config={"numerics": {"mode": "reproducible", "threads": 2}},
+    )
+    with pytest.raises(numerics.NumericsError, match="ATEN_CPU_CAPABILITY=None|OMP_NUM_THREADS=None"):
+        run(job, lambda smk: ran.append(1))
+    assert ran == []
+    for key, value in numerics.environment(job.config["numerics"]).items():  # what the Snakefile sets
+        monkeypatch.setenv(key, value)
+    run(job, lambda smk: ran.append(1))
+    assert ran == [1]

@@ -60,7 +60,9 @@ def run(snakemake: Any, job: Callable[[Any], None]) -> None:
         log = logging.getLogger("hearflow")
         start = time.time()
         try:
-            numerics.check_environment((getattr(snakemake, "config", None) or {}).get("numerics"))
+            config = getattr(snakemake, "config", None) or {}
+            if "numerics" in config:  # every job of the Snakefile (the params schema requires it)
+                numerics.check_environment(config["numerics"])
             log.info("numerics %s on %s", json.dumps(numerics.job_settings()), json.dumps(numerics.machine()))
             job(snakemake)
         except Exception:
