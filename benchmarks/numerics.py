@@ -218,7 +218,7 @@ def main_job(tmp: Path, keep: Path | None = None) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("HEARFLOW_NUMERICS",)}
         env["PYTHONPATH"] = str(work / "src")
         log = open(tmp / f"main-{mode}.log", "w")
-        cmd = ["snakemake", "--cores", "2", "--configfile", "numerics.yaml"]
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "numerics.yaml"]
         runs[mode] = (work, log, time.perf_counter(), subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=log))
     times = {"concurrent": True}
     for mode, (work, log, start, proc) in runs.items():
@@ -298,13 +298,14 @@ def main() -> None:
     ap.add_argument("--main-job", action="store_true", help="also time the whole demo in both modes")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per case and mode")
     ap.add_argument("--keep", type=Path, help="with --main-job: move the reproducible run's clone here")
+    ap.add_argument("--rows-from", type=Path, help="reuse the push rows of an earlier run of this commit (JSON list)")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         fixed_embeddings(Path(tmp))
-        rows = measure(Path(tmp))
+        rows = json.loads(args.rows_from.read_text()) if args.rows_from else measure(Path(tmp))
         times = timing(Path(tmp), args.repeats)
         main_times = main_job(Path(tmp), args.keep) if args.main_job else None
     OUT.mkdir(parents=True, exist_ok=True)
