@@ -100,7 +100,8 @@ def child(spec: dict) -> dict:
     from hearflow import numerics
 
     threads = int(spec.get("threads", 2))
-    numerics.check_environment(spec["numerics"])  # what every job does (hearflow.smk)
+    numerics.check_environment(spec["numerics"])  # what every job does (hearflow.smk.run)
+    numerics.limit_threads()
     numerics.configure_torch(threads)
     import torch
 
@@ -153,6 +154,8 @@ def case_env(mode: str, push: dict) -> tuple[dict, dict]:
     env.update({k: v for k, v in push.items() if not k.startswith("_")})
     params = {"mode": mode, "threads": 2}
     numerics.apply(params, env)  # what the Snakefile does: reproducible overrides the pushes
+    threads = push.get("_THREADS", "2")  # Snakemake sets these to each job's threads
+    env.update({k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     extra = {"threads": int(push.get("_THREADS", 2))}
     if "_WORKERS" in push:
         extra["workers"] = int(push["_WORKERS"])

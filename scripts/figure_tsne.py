@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from hearflow import numerics
 from hearflow.figures import write_tsne_figure
 from hearflow.io import read_json
 from hearflow.smk import run
@@ -18,7 +19,7 @@ def main(smk):
         perplexity=smk.params.perplexity,
         seed=smk.params.seed,
         suite=smk.params.suite,
-        threads=smk.threads,
+        threads=numerics.job_threads(smk.threads),  # numerics.threads in reproducible mode
         stand_in=any(read_json(Path(d) / "provenance.json").get("stand_in") for d in smk.input),
     )
 

@@ -34,7 +34,9 @@ def test_reproducible_mode_pins_every_library_and_fast_mode_none():
     if numerics.is_x86_64():
         assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["MKL_CBWR"] == "AVX2,STRICT"
         assert env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["OPENBLAS_CORETYPE"] == "Haswell"
-    assert {env[k] for k in numerics.THREAD_VARIABLES} == {"3"}
+    assert env["HEARFLOW_NUMERICS"] == "reproducible:3"  # threads are pinned in the job, not here
+    assert "OMP_NUM_THREADS" not in env  # Snakemake sets it to each job's threads
+    assert numerics.job_threads(8, env) == 3 and numerics.job_threads(8, {"HEARFLOW_NUMERICS": "fast"}) == 8
     assert numerics.environment({"mode": "fast", "threads": 3}) == {"HEARFLOW_NUMERICS": "fast"}
     assert numerics.settings(None) == {"mode": "reproducible", "threads": 2}
     with pytest.raises(ValueError, match="numerics.mode"):
@@ -47,12 +49,14 @@ def test_apply_overrides_the_callers_choice_and_jobs_check_it():
     params = {"mode": "reproducible", "threads": 2}
     env = {"ATEN_CPU_CAPABILITY": "avx512", "OMP_NUM_THREADS": "16", "HOME": "/root"}
     numerics.apply(params, env)
-    assert env["OMP_NUM_THREADS"] == "2" and env["HOME"] == "/root"
+    assert env["HOME"] == "/root" and env["OMP_NUM_THREADS"] == "16"  # the job's own (Snakemake's)
     numerics.check_environment(params, env)
     assert numerics.job_settings(env) == params
-    started_elsewhere = dict(env, OMP_NUM_THREADS="16")
-    with pytest.raises(numerics.NumericsError, match="OMP_NUM_THREADS='16'"):
-        numerics.check_environment(params, started_elsewhere)
+    if numerics.is_x86_64():
+        assert env["ATEN_CPU_CAPABILITY"] == "avx2"
+        started_elsewhere = dict(env, ATEN_CPU_CAPABILITY="avx512")
+        with pytest.raises(numerics.NumericsError, match="ATEN_CPU_CAPABILITY='avx512'"):
+            numerics.check_environment(params, started_elsewhere)
     numerics.check_environment({"mode": "fast", "threads": 2}, {"HEARFLOW_NUMERICS": "fast"})
     assert numerics.job_settings({}) == {"mode": "fast", "threads": 2}  # no Snakefile: fast
 
@@ -60,7 +64,7 @@ def test_apply_overrides_the_callers_choice_and_jobs_check_it():
 def test_the_record_holds_no_machine_fact():
     rec = numerics.record({"mode": "reproducible", "threads": 2})
     assert set(rec) == {"mode", "threads", "pins"}
-    assert "HEARFLOW_NUMERICS" not in rec["pins"] and "OMP_NUM_THREADS" not in rec["pins"]
+    assert "HEARFLOW_NUMERICS" not in rec["pins"]
 
 
 def test_the_snakefile_puts_the_pins_into_every_jobs_environment():
@@ -80,7 +84,8 @@ def _child(spec: dict) -> dict:
     from hearflow.embed import embed_task
     from hearflow.probe import probe_task
 
-    numerics.check_environment(spec["numerics"])
+    numerics.check_environment(spec["numerics"])  # what hearflow.smk.run does in every job
+    numerics.limit_threads()
     numerics.configure_torch(spec["threads"])
     digests = {}
     for name, rate, module, options in (
@@ -136,6 +141,7 @@ def run_case(ws: dict, mode: str, push: dict | None = None, threads: int = 2, wo
         env = {k: v for k, v in os.environ.items() if k not in numerics.VARIABLES}
         env.update(push or {})  # what this CPU (or another) would choose
         numerics.apply(params, env)  # what the Snakefile does for every job
+        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH")) if p)
         out = ws["root"] / f"case{len(ws['cache'])}"
         spec = {
@@ -200,7 +206,7 @@ def test_a_job_started_without_the_pins_stops_before_computing(tmp_path, monkeyp
         resources={},
         config={"numerics": {"mode": "reproducible", "threads": 2}},
     )
-    with pytest.raises(numerics.NumericsError, match="ATEN_CPU_CAPABILITY=None|OMP_NUM_THREADS=None"):
+    with pytest.raises(numerics.NumericsError, match="HEARFLOW_NUMERICS=None"):
         run(job, lambda smk: ran.append(1))
     assert ran == []
     for key, value in numerics.environment(job.config["numerics"]).items():  # what the Snakefile sets

@@ -15,12 +15,13 @@ has, and every job's intra-op threads to `numerics.threads`:
 | `ONEDNN_MAX_CPU_ISA=AVX2` (and its old name `DNNL_MAX_CPU_ISA`) | oneDNN's JIT kernels (convolutions, the probe's linear layers) | at oneDNN's first call |
 | `OPENBLAS_CORETYPE=Haswell` | numpy's and scipy's OpenBLAS kernels (t-SNE, PCA) | at library load |
 | `NPY_DISABLE_CPU_FEATURES=X86_V4 ...` | numpy's dispatched loops capped at x86-64-v3 (AVX2) | at numpy import |
-| `OMP_NUM_THREADS`, `MKL_NUM_THREADS`, `OPENBLAS_NUM_THREADS` = `numerics.threads` | thread counts of every pool | at library load |
+| `torch.set_num_threads` and threadpoolctl limits = `numerics.threads` | thread counts of torch's, OpenMP's and the BLAS pools | in the job (`limit_threads`, `configure_torch`) |
 | `CUBLAS_WORKSPACE_CONFIG=:4096:8` | cuBLAS's deterministic mode (CUDA) | at first cuBLAS call |
 | `PYTHONHASHSEED=0` | set and dict order of strings | at interpreter start |
 
-All of them are read when a library loads, so they must be in a job's environment before
-its Python starts: the Snakefile (rules/common.smk) puts them into its own environment (jobs inherit it, and
+The thread counts are pinned inside each job, not through OMP_NUM_THREADS and its kin: Snakemake
+sets those to every job's own `threads`. The variables of the table are read when a library
+loads, so they must be in a job's environment before its Python starts: the Snakefile (rules/common.smk) puts them into its own environment (jobs inherit it, and
 `envvars:` hands them to Slurm jobs), and every job checks on start that it
 got them (`check_environment`), then pins torch's threads and deterministic algorithms and records the settings
 in its provenance (`configure_torch`). Which of them change results here is measured by
@@ -50,9 +51,8 @@ X86_PINS = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
 }
 COMMON_PINS = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "PYTHONHASHSEED": "0"}
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Every variable this module may set (the Snakefile's `envvars:` hands them to Slurm jobs).
-VARIABLES = tuple(X86_PINS) + tuple(COMMON_PINS) + THREAD_VARIABLES
+VARIABLES = tuple(X86_PINS) + tuple(COMMON_PINS)
 _MODE_VARIABLE = "HEARFLOW_NUMERICS"
 
 
@@ -102,7 +102,6 @@ def environment(params: dict | None) -> dict[str, str]:
                 "lacks; set `numerics: {mode: fast}` in params.yaml to run here"
             )
         env.update(X86_PINS)
-    env.update({k: str(s["threads"]) for k in THREAD_VARIABLES})
     env[_MODE_VARIABLE] = f"reproducible:{s['threads']}"
     return env
 
@@ -138,16 +137,17 @@ def job_settings(environ: dict | None = None) -> dict:
     return settings({"mode": mode, "threads": int(threads)} if threads else {"mode": mode})
 
 
-def configure_torch(job_threads: int | None = None, environ: dict | None = None) -> dict:
+def configure_torch(snakemake_threads: int | None = None, environ: dict | None = None) -> dict:
     """In a job that computes with torch, before it computes: pin torch's intra-op threads
     (`numerics.threads` in reproducible mode, else the job's), deterministic algorithms and
     cuDNN; returns `record` of it for provenance."""
     import torch
 
     s = job_settings(environ)
-    threads = s["threads"] if s["mode"] == "reproducible" else max(1, int(job_threads or torch.get_num_threads()))
+    threads = job_threads(snakemake_threads or torch.get_num_threads(), environ)
     torch.set_num_threads(threads)
     if s["mode"] == "reproducible":
+        limit_threads(environ)  # the pools torch's import loaded
         # warn_only: an op without a deterministic CUDA kernel warns in the job's log
         # instead of stopping a GPU job; on the CPU every op the pipeline uses has one.
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -156,13 +156,45 @@ def configure_torch(job_threads: int | None = None, environ: dict | None = None)
     return record(s, threads)
 
 
+def job_threads(snakemake_threads: int, environ: dict | None = None) -> int:
+    """The threads a job computes with: `numerics.threads` in reproducible mode, else the
+    job's own (Snakemake's `threads`)."""
+    s = job_settings(environ)
+    return s["threads"] if s["mode"] == "reproducible" else max(1, int(snakemake_threads))
+
+
+_LIMITS: list = []  # threadpoolctl limits in force (kept alive: they end when collected)
+
+
+def limit_threads(environ: dict | None = None) -> None:
+    """In reproducible mode, pin every thread pool loaded so far (OpenMP, OpenBLAS, MKL) to
+    `numerics.threads` for the rest of the process; no-op in fast mode. Pools loaded later
+    (sklearn's OpenMP) need `thread_limits()` around their use."""
+    s = job_settings(environ)
+    if s["mode"] == "reproducible":
+        from threadpoolctl import threadpool_limits
+
+        _LIMITS.append(threadpool_limits(limits=s["threads"]))
+
+
+def thread_limits(environ: dict | None = None):
+    """A context that pins the thread pools to `numerics.threads` in reproducible mode."""
+    import contextlib
+
+    s = job_settings(environ)
+    if s["mode"] != "reproducible":
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=s["threads"])
+
+
 def record(params: dict | None, threads: int | None = None) -> dict:
     """What provenance keeps of the numerics of a job: mode, threads and the pins, nothing
     that differs between machines (outputs must hash the same everywhere)."""
     s = settings(params)
     threads = s["threads"] if threads is None else threads
-    pins = {k: v for k, v in environment(params).items() if k not in THREAD_VARIABLES}
-    pins.pop(_MODE_VARIABLE, None)
+    pins = {k: v for k, v in environment(params).items() if k != _MODE_VARIABLE}
     return {"mode": s["mode"], "threads": threads, "pins": dict(sorted(pins.items()))}
 
 

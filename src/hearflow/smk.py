@@ -63,6 +63,7 @@ def run(snakemake: Any, job: Callable[[Any], None]) -> None:
             config = getattr(snakemake, "config", None) or {}
             if "numerics" in config:  # every job of the Snakefile (the params schema requires it)
                 numerics.check_environment(config["numerics"])
+                numerics.limit_threads()  # Snakemake set OMP_NUM_THREADS & co. to the job's threads
             log.info("numerics %s on %s", json.dumps(numerics.job_settings()), json.dumps(numerics.machine()))
             job(snakemake)
         except Exception:
