@@ -162,10 +162,12 @@ def case_env(mode: str, push: dict) -> tuple[dict, dict]:
     return env, dict(numerics=params, **extra)
 
 
-def measure(tmp: Path) -> dict:
+def measure(tmp: Path, only: set[str] | None = None) -> list:
     rows = []
     for mode in ("fast", "reproducible"):
         for push_name, push in (PUSHES if mode == "fast" else REPRODUCIBLE_PUSHES).items():
+            if only is not None and push_name not in only:
+                continue
             env, extra = case_env(mode, push)
             for case, task in EMBED_CASES.items():
                 if "_WORKERS" in push:
@@ -301,14 +303,24 @@ def main() -> None:
     ap.add_argument("--main-job", action="store_true", help="also time the whole demo in both modes")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per case and mode")
     ap.add_argument("--keep", type=Path, help="with --main-job: move the reproducible run's clone here")
-    ap.add_argument("--rows-from", type=Path, help="reuse the push rows of an earlier run of this commit (JSON list)")
+    ap.add_argument("--rows-from", type=Path, help="reuse the push rows of an earlier run (JSON list)")
+    ap.add_argument(
+        "--pushes", help="with --rows-from: comma-separated pushes to measure again (they replace those rows)"
+    )
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         fixed_embeddings(Path(tmp))
-        rows = json.loads(args.rows_from.read_text()) if args.rows_from else measure(Path(tmp))
+        if args.rows_from:
+            again = set(args.pushes.split(",")) if args.pushes else set()
+            rows = [r for r in json.loads(args.rows_from.read_text()) if r["push"] not in again]
+            rows += measure(Path(tmp), again) if again else []
+            for r in rows:
+                r.setdefault("measured", "earlier run" if r["push"] not in again else "this run")
+        else:
+            rows = measure(Path(tmp))
         times = timing(Path(tmp), args.repeats)
         main_times = main_job(Path(tmp), args.keep) if args.main_job else None
     OUT.mkdir(parents=True, exist_ok=True)
