@@ -243,11 +243,12 @@ def main_job(tmp: Path, keep: Path | None = None) -> dict:
 
 def report(rows: list, times: list, main: dict | None) -> str:
     ref = {(r["kind"], r["case"]): r["digest"] for r in rows if r["mode"] == "fast" and r["push"] == "none"}
+    ref_row = next(r for r in rows if r["mode"] == "fast" and r["push"] == "none")
     lines = [
         "# Reproducible numerics: which settings move results, and the mode's cost",
         "",
         f"`python benchmarks/numerics.py` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{_cpu_model()}; torch capability here: {rows[0]['capability']}. A cell is `same` when the "
+        f"{_cpu_model()}; torch capability here: {ref_row['capability']}. A cell is `same` when the "
         "output bytes equal the fast-mode reference (no push), else `DIFFERS`. Embeddings: every "
         "file of the member folder but provenance.json; probe: metrics, folds and validation score.",
         "",
