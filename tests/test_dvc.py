@@ -154,7 +154,7 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
     flat = _flatten(params)
     for name, st in stages.items():
         mine = by_stage[name]
-        allowed = st["cmd"].split("--allowed-rules ", 1)[1].split(" -- ")[0].split()
+        allowed = st["cmd"].split("--rules ", 1)[1].split(" -- ")[0].split()
         assert {r for r, _, _ in mine} <= set(allowed), name
         produced = set().union(*(o for _, _, o in mine))
         assert produced == _stage_paths(st.get("outs", []) + st.get("metrics", []) + st.get("plots", [])), name
@@ -197,7 +197,9 @@ def test_probe_stages_list_only_probe_keys():
         + ["numerics"]  # the kernel and thread pins (hearflow.numerics): every computing stage
     )
     assert not any(k.startswith("probe.layers") for k in st["params"])  # the layer probes' own stages
-    assert "--allowed-rules probe --" in st["cmd"] and "--profile" not in st["cmd"] and "--cores" not in st["cmd"]
+    assert st["cmd"].startswith("python -m hearflow.dvcrun --rules probe -- ")
+    assert "--profile" not in st["cmd"] and "--cores" not in st["cmd"]
+    assert all(next(iter(o.values())) == {"persist": True} for o in st["outs"])  # the batch's outputs stay
 
 
 # --- the reduced demo through DVC ------------------------------------------------------------

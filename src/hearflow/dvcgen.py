@@ -5,10 +5,11 @@
 
 One stage per task for the data phase (demo synthesis, download, extract, resample), one per
 stand-in checkpoint, one per (model, task) embedding, one per configuration for ensembles and
-probes, and one report stage. Every stage runs Snakemake on its own targets with only its own
-rules allowed (`--allowed-rules`), so a stage can never rebuild another stage's outputs, and
-without the mtime trigger (DVC has already decided by content that the stage must run). Stage
-commands name no executor: `SNAKEMAKE_PROFILE=profiles/slurm dvc repro` keeps every hash.
+probes, and one report stage. Every stage command is `python -m hearflow.dvcrun --rules <its
+rules> -- <its targets>`: the first one a `dvc repro` runs builds, in one Snakemake call, every
+stage that repro may run, each stage's rules on its own targets (hearflow.dvcrun); the later ones
+find their outputs built. Outputs are `persist: true` so that DVC leaves them in place. Stage
+commands name no executor: `SNAKEMAKE_PROFILE=slurm dvc repro` keeps every hash.
 
 Which rules a stage runs, their rule files, scripts and params keys come from the rule registry
 (hearflow.rules: each rule's entry in rules/<phase>.smk), an embedding stage's model module from
@@ -50,14 +51,17 @@ from hearflow.targets import (
     task_dir,
 )
 
-SNAKEMAKE = "snakemake --rerun-triggers params input code software-env"
+RUN = "python -m hearflow.dvcrun"  # one Snakemake call for all the stages a repro runs
 PARAMS_FILE = "params.yaml"
 HEADER = (
     "# Generated from params.yaml by `python -m hearflow.dvcgen`: do not edit, regenerate.\n"
-    "# Each stage runs Snakemake on its own targets with only its own rules, without the mtime\n"
-    "# trigger and without executor flags: pick an executor with SNAKEMAKE_PROFILE\n"
-    "# (e.g. `SNAKEMAKE_PROFILE=profiles/slurm dvc repro`); stage hashes stay the same.\n"
+    "# Stage commands (hearflow.dvcrun): the first one a `dvc repro` runs builds every stage\n"
+    "# that repro may run in one Snakemake call, at Snakemake's parallelism; the others find\n"
+    "# their outputs built (outputs persist, so DVC leaves them in place). No executor flags:\n"
+    "# pick one with SNAKEMAKE_PROFILE (e.g. `SNAKEMAKE_PROFILE=slurm dvc repro`); stage\n"
+    "# hashes stay the same.\n"
 )
+PERSIST = {"persist": True}
 SCORE_PLOT = "reports/plots/scores.csv"
 
 
@@ -149,13 +153,13 @@ def _stage(
 ) -> dict:
     code = sorted({r.file for r in rules}) + code_files([r.script for r in rules if r.script], extra_modules, root)
     stage = {
-        "cmd": f"{SNAKEMAKE} --allowed-rules {' '.join(r.name for r in rules)} -- {' '.join(targets)}",
+        "cmd": f"{RUN} --rules {' '.join(r.name for r in rules)} -- {' '.join(targets)}",
         "deps": list(deps) + code,
     }
     keys = params_keys(rules, params, **(wildcards or {}))
     if keys:
         stage["params"] = keys
-    outs = outs if outs is not None else list(targets)
+    outs = outs if outs is not None else [{t: dict(PERSIST)} for t in targets]
     if outs:
         stage["outs"] = outs
     if metrics:
@@ -287,9 +291,9 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
         deps,
         params,
         root=root,
-        outs=[{f: {"cache": False}} for kind in ("tables", "figures", "html") for f in files[kind]],
-        metrics=[{"reports/metrics.json": {"cache": False}}],
-        plots=[{f: {"cache": False, **plot_specs.get(f, {})}} for f in files["plots"]],
+        outs=[{f: {"cache": False, **PERSIST}} for kind in ("tables", "figures", "html") for f in files[kind]],
+        metrics=[{"reports/metrics.json": {"cache": False, **PERSIST}}],
+        plots=[{f: {"cache": False, **PERSIST, **plot_specs.get(f, {})}} for f in files["plots"]],
     )
     return dict(out)
 
