@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,10 @@ def copy_checkout(dest: Path, *, exclude: tuple[str, ...] = ()) -> Path:
     )
     for rel in filter(None, listed):
         src = ROOT / rel
+        if src.is_symlink() and not rel.startswith(exclude):  # e.g. the `slurm` profile link
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.readlink(src), dest / rel)
+            continue
         if rel.startswith(exclude) or not src.is_file():
             continue  # deleted in the working tree, or excluded
         target = dest / rel
