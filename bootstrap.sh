@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Set up this checkout on a fresh machine: a virtualenv in .venv with the pinned packages,
-# and .venv-heareval with the official HEAR kit's predictions runner (probe.engine: heareval).
+# Set up this checkout on a fresh machine: a virtualenv in .venv with the pinned packages
+# (all the main job needs). With --heareval, also .venv-heareval: the official HEAR kit's
+# predictions runner (probe.engine: heareval, and the tests that use it as the oracle).
 # Idempotent: a second run only checks the pins. Needs Python 3.11 (python3.11 or python3).
-#   ./bootstrap.sh && . .venv/bin/activate
+#   ./bootstrap.sh && . .venv/bin/activate              # the main job
+#   ./bootstrap.sh --heareval                           # the tests, or probe.engine: heareval
 set -euo pipefail
 cd "$(dirname "$0")"
+heareval=0
+for arg in "$@"; do
+  case "$arg" in
+    --heareval) heareval=1 ;;
+    *) echo "bootstrap: unknown option $arg (known: --heareval)" >&2; exit 2 ;;
+  esac
+done
 py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 "$py" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"hearflow needs Python 3.11, found {sys.version.split()[0]}"'
 [ -x .venv/bin/python ] || "$py" -m venv .venv
@@ -15,6 +24,11 @@ py=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/python -m pip install -q --no-deps -r requirements-heareval.txt
 .venv/bin/python -c 'import torchcrepe, transformers, heareval.score, snakemake, dvc, snakemake_executor_plugin_slurm' 2>/dev/null \
   || { echo "bootstrap: the environment does not import; see the pip output above" >&2; exit 1; }
+if [ "$heareval" -eq 0 ]; then
+  echo "bootstrap: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'));" \
+    "add --heareval for .venv-heareval (probe.engine: heareval, tests)"
+  exit 0
+fi
 # The official kit's runner (probe.engine: heareval, and the parity tests) in its own venv:
 # pytorch-lightning 1.9.5 needs numpy < 2, which the project's own pins exclude.
 [ -x .venv-heareval/bin/python ] || "$py" -m venv .venv-heareval

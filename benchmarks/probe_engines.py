@@ -1,6 +1,6 @@
 """Native vs heareval probe engines on the same demo embedding dirs: time, ratio, scores.
 
-    ./bootstrap.sh                                   # makes .venv-heareval too
+    ./bootstrap.sh --heareval                        # makes .venv-heareval too
     python benchmarks/probe_engines.py [--threads 1] [--seeds 5] [--heareval-runs 3] [--scale 1.0]   # reduced grid
     python benchmarks/probe_engines.py --grid hear --seeds 1 --heareval-runs 1  # HEAR's own grid
 

@@ -193,7 +193,7 @@ HEAREVAL_TASKS = [
 
 @pytest.mark.skipif(  # as tests/test_probe_engines.py: CI sets HEARFLOW_REQUIRE_HEAREVAL=1, then it never skips
     not HEAREVAL_PYTHON.is_file() and os.environ.get("HEARFLOW_REQUIRE_HEAREVAL") != "1",
-    reason="no .venv-heareval: run ./bootstrap.sh to create it",
+    reason="no .venv-heareval: run ./bootstrap.sh --heareval to create it",
 )
 @pytest.mark.parametrize("task", HEAREVAL_TASKS)
 def test_heareval_engine_on_the_real_metadata(task, embedded, tmp_path):

@@ -1,7 +1,7 @@
 """heareval itself as the oracle for the probe protocol (not a re-implementation of it).
 
 These tests run the official kit, heareval 2021.1.3, in its own virtualenv (.venv-heareval,
-made by bootstrap.sh). Without it they are skipped, unless HEARFLOW_REQUIRE_HEAREVAL=1 (CI
+made by `bootstrap.sh --heareval`). Without it they are skipped, unless HEARFLOW_REQUIRE_HEAREVAL=1 (CI
 sets it), which turns the skip into a failure.
 """
 
@@ -26,9 +26,9 @@ def heareval_python():
     if not HEAREVAL_PYTHON.is_file():
         if REQUIRED:
             pytest.fail(
-                "heareval's runner is required here (HEARFLOW_REQUIRE_HEAREVAL=1) but .venv-heareval is missing: run ./bootstrap.sh"
+                "heareval's runner is required here (HEARFLOW_REQUIRE_HEAREVAL=1) but .venv-heareval is missing: run ./bootstrap.sh --heareval"
             )
-        pytest.skip("no .venv-heareval: run ./bootstrap.sh to create it")
+        pytest.skip("no .venv-heareval: run ./bootstrap.sh --heareval to create it")
     return HEAREVAL_PYTHON
 
 

@@ -382,7 +382,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(not HEAREVAL_PYTHON.is_file(), reason="no .venv-heareval: run ./bootstrap.sh")
+@pytest.mark.skipif(not HEAREVAL_PYTHON.is_file(), reason="no .venv-heareval: run ./bootstrap.sh --heareval")
 def test_events_from_frames_matches_heareval():
     """heareval's create_events_from_prediction, run in its own venv, on random frames."""
     import json

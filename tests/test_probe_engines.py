@@ -3,7 +3,7 @@
 PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe_engines.py -q
 
 The heareval tests run the official kit in its own virtualenv (.venv-heareval, made by
-bootstrap.sh, which CI runs); without it they are skipped with that reason, unless
+`bootstrap.sh --heareval`, which the test command runs); without it they are skipped with that reason, unless
 HEARFLOW_REQUIRE_HEAREVAL=1 (CI), where they fail.
 """
 
@@ -27,7 +27,7 @@ HEAREVAL_PYTHON = ROOT / ".venv-heareval" / "bin" / "python"
 # and fail on the missing runner rather than skip.
 needs_heareval = pytest.mark.skipif(
     not HEAREVAL_PYTHON.is_file() and os.environ.get("HEARFLOW_REQUIRE_HEAREVAL") != "1",
-    reason="no .venv-heareval: run ./bootstrap.sh to create it",
+    reason="no .venv-heareval: run ./bootstrap.sh --heareval to create it",
 )
 FAST_LINEAR = {"epochs": 40, "batch_size": 32, "lr": 1e-2}
 

@@ -4,7 +4,7 @@
     result = heareval_probe(Path("results/configs/logmel/demo_tones-v1-full"),
                             python=".venv-heareval/bin/python", grid={"max_epochs": [30]})
 
-heareval 2021.1.3 runs in its own virtualenv (`.venv-heareval`, made by bootstrap.sh from
+heareval 2021.1.3 runs in its own virtualenv (`.venv-heareval`, made by `bootstrap.sh --heareval` from
 requirements-heareval-runner.txt; its pins differ from ours: pytorch-lightning 1.9.5 needs
 numpy < 2). The embedding dir is linked file by file into a scratch copy (heareval writes
 its logs, checkpoints and scores into the task dir), `heareval_launch.py` runs
@@ -114,7 +114,7 @@ def heareval_probe(
     python = Path(os.path.abspath(python))  # not resolve(): a venv interpreter is a symlink
     if not python.is_file():
         raise FileNotFoundError(
-            f"probe.heareval_python {python} does not exist; create it with ./bootstrap.sh "
+            f"probe.heareval_python {python} does not exist; create it with ./bootstrap.sh --heareval "
             "(it builds .venv-heareval from requirements-heareval-runner.txt)"
         )
     metadata = read_json(emb_dir / "task_metadata.json")
