@@ -3,7 +3,7 @@
 #
 #   snakemake -n                                  # plan the demo suite
 #   snakemake --cores all                         # run it locally
-#   snakemake --profile profiles/slurm            # run it on a Slurm cluster
+#   snakemake --profile slurm                     # run it on a Slurm cluster (profiles/slurm)
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -210,6 +210,10 @@ def test_repro_runs_everything_then_nothing(built):
     repo, first = built
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     assert sorted(_ran(first)) == sorted(stages)
+    # hearflow.dvcrun: one Snakemake call built every stage; the other commands found theirs
+    out = first.stdout + first.stderr
+    assert out.count(f"hearflow.dvcrun: one Snakemake run for {len(stages)} stage(s)") == 1, out[-3000:]
+    assert out.count("built by this run's Snakemake call") == len(stages) - 1
     assert json.loads((repo / "reports" / "metrics.json").read_text()).keys() == set(CONFIGS)
     again = _dvc(repo, "repro")
     assert _ran(again) == []

@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 from tests.test_workflow import REDUCED, SNAKEMAKE, _copy_repo, _snakemake
 
 SLURM_LOCAL = ROOT / ".ci" / "slurm_local.sh"
-PROFILES = ["--profile", "profiles/slurm", "--profile", "profiles/ci-slurm"]
+PROFILES = ["--profile", "slurm", "--profile", "profiles/ci-slurm"]  # the README form
 REQUIRED = os.environ.get("HEARFLOW_REQUIRE_SLURM") == "1"
 SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol")
 
@@ -290,3 +290,46 @@ def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster, re
     assert again["MinMemoryNode"] == f"{2 * spec['mem_mb']}M"
     assert again["TimeLimit"] == f"00:{2 * _params()['resources']['min_runtime']:02d}:00"
     assert "gres/gpu" not in again.get("TRES", "")
+
+
+@pytest.mark.e2e
+def test_dvc_repro_on_slurm_and_snakemake_then_dvc_repro(tmp_path, slurm_cluster):
+    """`SNAKEMAKE_PROFILE='[slurm, profiles/ci-slurm]' dvc repro` builds the small DVC demo
+    on Slurm in one Snakemake call; after a probe change, `snakemake --profile slurm` rebuilds
+    the probes and reports on Slurm, and the `dvc repro` that follows runs no job."""
+    from tests.test_dvc import PROBE_KEY, _dvc, _make_repo, _ran
+
+    repo = _make_repo(tmp_path / "repo")
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    first = _dvc(repo, "repro", SNAKEMAKE_PROFILE="[slurm, profiles/ci-slurm]")
+    out = first.stdout + first.stderr
+    assert sorted(_ran(first)) == sorted(stages)
+    assert out.count("hearflow.dvcrun: one Snakemake run for") == 1, out[-3000:]
+    logs = _job_logs(repo)
+    assert len(logs) > 10
+    for name, path in logs.items():
+        records = read_records(path)
+        assert records and all(r["slurm_job_id"] and r["slurm_job_id"].isdigit() for r in records), (name, records)
+    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["suites"]["demo"]["overrides"]["probe"]["grid"]["hidden_dim"] = [16]
+    assert PROBE_KEY == "suites.demo.overrides.probe.grid.hidden_dim"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = {n: len(read_records(p)) for n, p in _job_logs(repo).items()}
+    env = dict(
+        os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    env.pop("SNAKEMAKE_PROFILE", None)
+    res = subprocess.run([*SNAKEMAKE, *PROFILES], cwd=repo, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    rebuilt = {n: len(read_records(p)) for n, p in _job_logs(repo).items()}
+    changed = {n.split("/")[0] for n in rebuilt if rebuilt[n] != before.get(n)}
+    assert changed == {"probe", "report"}, changed
+    assert all(read_records(p)[-1]["slurm_job_id"].isdigit() for p in _job_logs(repo).values())
+
+    after = _dvc(repo, "repro")  # records what Snakemake built; runs no job
+    assert sorted(_ran(after)) == sorted(n for n in stages if n.startswith("probe-") or n == "report")
+    assert "Nothing to be done" in after.stdout + after.stderr
+    assert {n: len(read_records(p)) for n, p in _job_logs(repo).items()} == rebuilt
+    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout

@@ -224,7 +224,7 @@ def repro_mode(argv: list[str]) -> ReproMode:
         args = parse_args(argv)
     except (SystemExit, Exception):
         return ReproMode(whole=False, force=False)
-    if getattr(args, "cmd", None) not in ("repro", "run"):
+    if getattr(args, "cmd", None) not in ("repro", "run", "exec-run"):  # exec-run: queued/--temp experiments
         return ReproMode(whole=False, force=False)
     targets = getattr(args, "targets", None) or []
     partial = bool(targets) or getattr(args, "single_item", False) or getattr(args, "downstream", False)
@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if rc == 0:
         (root / RECORD).parent.mkdir(parents=True, exist_ok=True)
         tmp = root / RECORD.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"dvc": identity, "stages": batch}, indent=1))
+        earlier = record.get("stages", []) if record.get("dvc") == identity else []  # an earlier batch of this run
+        tmp.write_text(json.dumps({"dvc": identity, "stages": list(dict.fromkeys(earlier + batch))}, indent=1))
         tmp.replace(root / RECORD)
     return rc
 
