@@ -192,7 +192,9 @@ def test_probe_stages_list_only_probe_keys():
         ]
         + ["suites.demo.overrides.probe.max_grid_points"]
         + [f"suites.demo.overrides.probe.grid.{k}" for k in ("hidden_dim", "max_epochs", "patience")]
-        + ["probe.linear"]
+        # probe.linear leaf by leaf: the demo overrides its epochs
+        + [f"probe.linear.{k}" for k in ("lr", "batch_size", "lr_decay", "weight_decay")]
+        + ["suites.demo.overrides.probe.linear.epochs"]
         + ["probe.heareval_python", "probe.device"]
         + ["numerics"]  # the kernel and thread pins (hearflow.numerics): every computing stage
     )

@@ -200,7 +200,9 @@ def test_stage_params_follow_the_rule_entries():
     only with the native engine (a `when`), probe stages never the layer settings."""
     params = load_params(ROOT / "params.yaml")
     linear = dvcgen.stages(params)["probe_layers-hubert_standin"]["params"]
-    assert linear == ["numerics", "probe.device", "probe.layers.engine", "probe.linear", "seed"]
+    linear_keys = [f"probe.linear.{k}" for k in ("batch_size", "lr", "lr_decay", "weight_decay")]
+    overridden = ["suites.demo.overrides.probe.linear.epochs"]  # the demo's 50 epochs, leaf by leaf
+    assert linear == ["numerics", "probe.device", "probe.layers.engine", *linear_keys, "seed", *overridden]
     native = copy.deepcopy(params)
     native["probe"]["layers"]["engine"] = "native"
     keys = dvcgen.stages(native)["probe_layers-hubert_standin"]["params"]
