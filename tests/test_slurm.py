@@ -316,20 +316,24 @@ def test_dvc_repro_on_slurm_and_snakemake_then_dvc_repro(tmp_path, slurm_cluster
     params["suites"]["demo"]["overrides"]["probe"]["grid"]["hidden_dim"] = [16]
     assert PROBE_KEY == "suites.demo.overrides.probe.grid.hidden_dim"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    before = {n: len(read_records(p)) for n, p in _job_logs(repo).items()}
+
+    def last_jobs() -> dict[str, str]:  # each log's last Slurm job (Snakemake rewrites a job's log)
+        return {n: read_records(p)[-1]["slurm_job_id"] for n, p in _job_logs(repo).items()}
+
+    before = last_jobs()
     env = dict(
         os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     )
     env.pop("SNAKEMAKE_PROFILE", None)
     res = subprocess.run([*SNAKEMAKE, *PROFILES], cwd=repo, env=env, capture_output=True, text=True)
     assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
-    rebuilt = {n: len(read_records(p)) for n, p in _job_logs(repo).items()}
+    rebuilt = last_jobs()
     changed = {n.split("/")[0] for n in rebuilt if rebuilt[n] != before.get(n)}
     assert changed == {"probe", "report"}, changed
-    assert all(read_records(p)[-1]["slurm_job_id"].isdigit() for p in _job_logs(repo).values())
+    assert all(job and job.isdigit() for job in rebuilt.values())
 
     after = _dvc(repo, "repro")  # records what Snakemake built; runs no job
     assert sorted(_ran(after)) == sorted(n for n in stages if n.startswith("probe-") or n == "report")
     assert "Nothing to be done" in after.stdout + after.stderr
-    assert {n: len(read_records(p)) for n, p in _job_logs(repo).items()} == rebuilt
+    assert last_jobs() == rebuilt
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
