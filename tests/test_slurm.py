@@ -293,47 +293,43 @@ def test_reduced_demo_on_slurm_matches_the_local_run(tmp_path, slurm_cluster, re
 
 
 @pytest.mark.e2e
-def test_dvc_repro_on_slurm_and_snakemake_then_dvc_repro(tmp_path, slurm_cluster):
-    """`SNAKEMAKE_PROFILE='[slurm, profiles/ci-slurm]' dvc repro` builds the small DVC demo
-    on Slurm in one Snakemake call; after a probe change, `snakemake --profile slurm` rebuilds
-    the probes and reports on Slurm, and the `dvc repro` that follows runs no job."""
+def test_snakemake_on_slurm_then_dvc_repro_on_slurm(tmp_path, slurm_cluster):
+    """The small DVC demo: `snakemake --profile slurm` builds it from scratch on Slurm, and the
+    `SNAKEMAKE_PROFILE='[slurm, profiles/ci-slurm]' dvc repro` that follows records every
+    stage and runs no job; after a probe change that `dvc repro` runs the probe and report
+    jobs, on Slurm, in one Snakemake call."""
     from tests.test_dvc import PROBE_KEY, _dvc, _make_repo, _ran
 
     repo = _make_repo(tmp_path / "repo")
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    first = _dvc(repo, "repro", SNAKEMAKE_PROFILE="[slurm, profiles/ci-slurm]")
-    out = first.stdout + first.stderr
-    assert sorted(_ran(first)) == sorted(stages)
-    assert out.count("hearflow.dvcrun: one Snakemake run for") == 1, out[-3000:]
-    logs = _job_logs(repo)
-    assert len(logs) > 10
-    for name, path in logs.items():
-        records = read_records(path)
-        assert records and all(r["slurm_job_id"] and r["slurm_job_id"].isdigit() for r in records), (name, records)
-    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
-
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["suites"]["demo"]["overrides"]["probe"]["grid"]["hidden_dim"] = [16]
-    assert PROBE_KEY == "suites.demo.overrides.probe.grid.hidden_dim"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    def last_jobs() -> dict[str, str]:  # each log's last Slurm job (Snakemake rewrites a job's log)
-        return {n: read_records(p)[-1]["slurm_job_id"] for n, p in _job_logs(repo).items()}
-
-    before = last_jobs()
     env = dict(
         os.environ, PYTHONPATH=str(repo / "src"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     )
     env.pop("SNAKEMAKE_PROFILE", None)
     res = subprocess.run([*SNAKEMAKE, *PROFILES], cwd=repo, env=env, capture_output=True, text=True)
     assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+
+    def last_jobs() -> dict[str, str]:  # each log's last Slurm job (Snakemake rewrites a job's log)
+        return {n: read_records(p)[-1]["slurm_job_id"] for n, p in _job_logs(repo).items()}
+
+    built = last_jobs()
+    assert len(built) > 10 and all(job and job.isdigit() for job in built.values()), built
+
+    after = _dvc(repo, "repro", SNAKEMAKE_PROFILE="[slurm, profiles/ci-slurm]")  # records, runs no job
+    out = after.stdout + after.stderr
+    assert sorted(_ran(after)) == sorted(stages)
+    assert out.count("hearflow.dvcrun: one Snakemake run for") == 1 and "Nothing to be done" in out, out[-3000:]
+    assert last_jobs() == built
+    assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["suites"]["demo"]["overrides"]["probe"]["grid"]["hidden_dim"] = [16]
+    assert PROBE_KEY == "suites.demo.overrides.probe.grid.hidden_dim"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    again = _dvc(repo, "repro", SNAKEMAKE_PROFILE="[slurm, profiles/ci-slurm]")
+    assert sorted(_ran(again)) == sorted(n for n in stages if n.startswith("probe-") or n == "report")
     rebuilt = last_jobs()
-    changed = {n.split("/")[0] for n in rebuilt if rebuilt[n] != before.get(n)}
+    changed = {n.split("/")[0] for n in rebuilt if rebuilt[n] != built[n]}
     assert changed == {"probe", "report"}, changed
     assert all(job and job.isdigit() for job in rebuilt.values())
-
-    after = _dvc(repo, "repro")  # records what Snakemake built; runs no job
-    assert sorted(_ran(after)) == sorted(n for n in stages if n.startswith("probe-") or n == "report")
-    assert "Nothing to be done" in after.stdout + after.stderr
-    assert last_jobs() == rebuilt
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
