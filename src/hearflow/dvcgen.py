@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from hearflow.config import ROOT, Plan, key_sources, load_params, make_plan
+from hearflow.dvcrun import parse_cmd, stage_paths
 from hearflow.hear import ARCHIVE_RATE
 from hearflow.models import registry as model_registry
 from hearflow.rules import ALL_KEYS, RuleSpec, rule_registry
@@ -321,10 +322,8 @@ def settle_mtimes(root: Path) -> int:
     step = 1_000  # 1 µs between paths: the order survives every filesystem's timestamp resolution
     count = 0
     for stage in (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}).values():
-        outs = [
-            next(iter(e)) if isinstance(e, dict) else e for k in ("outs", "metrics", "plots") for e in stage.get(k, [])
-        ]
-        targets = stage.get("cmd", "").split(" -- ", 1)[-1].split()  # generated in job order
+        outs = [o for k in ("outs", "metrics", "plots") for o in stage_paths(stage.get(k, []))]
+        targets = parse_cmd(stage.get("cmd", ""))[1]  # generated in job order
         for name in sorted(outs, key=lambda o: targets.index(o) if o in targets else len(targets)):
             path = root / name
             if not path.exists():

@@ -67,7 +67,8 @@ def parse_cmd(cmd: str) -> tuple[list[str], list[str]]:
     return rules, tail.split()
 
 
-def _paths(entries: Iterable) -> list[str]:
+def stage_paths(entries: Iterable) -> list[str]:
+    """The paths of dvc.yaml out entries (a path, or {path: options})."""
     return [next(iter(e)) if isinstance(e, dict) else e for e in entries]
 
 
@@ -84,7 +85,7 @@ def load_stages(root: Path) -> dict[str, Stage]:
                 keys = None
                 break
             keys.append(p)
-        outs = [o for k in ("outs", "metrics", "plots") for o in _paths(st.get(k, []))]
+        outs = [o for k in ("outs", "metrics", "plots") for o in stage_paths(st.get(k, []))]
         stages[name] = Stage(name, rules, targets, outs, list(st.get("deps", [])), keys)
     owner = {o: s.name for s in stages.values() for o in s.outs}
     for st in stages.values():
