@@ -15,15 +15,15 @@ import pytest
 import yaml
 
 from hearflow import dvcgen
-from hearflow.config import deep_merge, load_params
+from hearflow.config import deep_merge, load_params, make_plan
 from tests.conftest import ROOT, copy_checkout
 from tests.test_workflow import REDUCED
 
 BIN = Path(sys.executable).parent  # the venv: `snakemake` in stage commands, `dvc`
 GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-# The reduced demo of the workflow tests, smaller still: two configurations (one ensemble of two
-# stand-ins) on two tasks (scene and event): 2 data, 1 stand-in, 4 embed, 2 ensemble, 2 probe
-# and 1 report stage.
+# The reduced demo of the workflow tests, smaller still: two configurations (CREPE, and its
+# ensemble with the HuBERT stand-in) on two tasks (scene and event): the data, stand-in, two
+# embed (one per model), ensemble, probe, layer-wise probe and report stages.
 CONFIGS = ["crepe", "avg_xc"]
 TASKS = ["demo_tones-v1-full", "demo_events-v1-full"]
 SMALL = deep_merge(REDUCED, {"suites": {"demo": {"configs": CONFIGS, "tasks": TASKS}}})
@@ -168,8 +168,11 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
         missing = [k for k in keys if k not in flat]
         assert not missing, (name, missing)
     if suite == "demo":
-        assert sum(n.startswith("data-") for n in stages) == 4
-        assert sum(n.startswith("embed-") for n in stages) == 4 * 4
+        # one stage per phase, embeddings one per model (each has its own code and keys)
+        assert list(stages) == [
+            "data", "standin", *[f"embed-{m}" for m in make_plan(params).models],
+            "ensemble", "probe", "probe_layers", "report",
+        ]
 
 
 def _flatten(d: dict, prefix: str = "") -> set[str]:
@@ -183,7 +186,7 @@ def _flatten(d: dict, prefix: str = "") -> set[str]:
 
 def test_probe_stages_list_only_probe_keys():
     params = load_params(ROOT / "params.yaml")
-    st = dvcgen.stages(params)["probe-crepe"]
+    st = dvcgen.stages(params)["probe"]
     assert st["params"] == sorted(
         ["seed", "probe.engine"]
         + [
@@ -302,7 +305,7 @@ def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remo
     clone = _pulled_clone(repo, tmp_path / "clone")
 
     exp = _dvc(clone, "exp", "run", "-S", f"{PROBE_KEY}=[16]")
-    assert sorted(_ran(exp)) == sorted([f"probe-{c}" for c in CONFIGS] + ["report"])
+    assert sorted(_ran(exp)) == ["probe", "report"]
     shown = list(_exp_rows(json.loads(_dvc(clone, "exp", "show", "--json").stdout)))
     widths = [_get(params, PROBE_KEY) for params, _ in shown]
     assert [32] in widths and widths.count([16]) >= 2  # baseline; workspace and experiment

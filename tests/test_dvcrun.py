@@ -127,7 +127,7 @@ def test_a_code_change_snakemake_cannot_see_is_forced(toy):
     assert "Nothing to be done" in dry  # Snakemake alone would keep the old output
     ran, jobs, out = _repro(toy)
     assert ran == ["a", "b"] and sorted(jobs) == ["a", "b"]
-    assert "forcing 1 (a)" in out
+    assert "forcing 1 target(s) of a" in out
     assert (toy / "out" / "a.txt").read_text() == "A 1\n"
 
 
@@ -152,14 +152,14 @@ def test_outputs_without_snakemake_records_are_forced_after_a_change(toy):
     for out in ("out/a.txt", "out/b/b.txt", "out/b", "out/c.txt"):
         os.utime(toy / out)  # newer than params.yaml now
     ran, jobs, out = _repro(toy)
-    assert ran == ["c"] and jobs == ["c"] and "forcing 1 (c)" in out
+    assert ran == ["c"] and jobs == ["c"] and "forcing 1 target(s) of c" in out
     assert (toy / "out" / "c.txt").read_text() == "5\n"
 
 
 def test_single_stage_and_force(toy):
     _repro(toy)
     ran, jobs, out = _repro(toy, "--force", "--single-item", "b")
-    assert ran == ["b"] and jobs == ["b"] and "one Snakemake run for 1 stage(s), forcing 1 (b)" in out
+    assert ran == ["b"] and jobs == ["b"] and "one Snakemake run for 1 stage(s), forcing 1 target(s) of b" in out
 
 
 def test_plan_and_reasons_read_dvc_lock(toy):
@@ -184,7 +184,7 @@ def test_repro_mode_reads_dvc_arguments():
     assert dvcrun.repro_mode(["repro"]) == dvcrun.ReproMode(whole=True, force=False)
     assert dvcrun.repro_mode(["exp", "run", "-S", "x=1"]) == dvcrun.ReproMode(whole=True, force=False)
     assert dvcrun.repro_mode(["repro", "-f"]) == dvcrun.ReproMode(whole=True, force=True)
-    assert dvcrun.repro_mode(["repro", "probe-crepe"]).whole is False
+    assert dvcrun.repro_mode(["repro", "probe"]).whole is False
     assert dvcrun.repro_mode(["repro", "-s", "report"]).whole is False
     assert dvcrun.repro_mode(["status"]).whole is False
 
@@ -198,3 +198,35 @@ def test_built_at_reads_snakemakes_own_records(toy):
     (toy / "Snakefile").write_text(SNAKEFILE + f'\nrule long:\n    output: "{long}"\n    shell: "touch {{output}}"\n')
     _run(toy, sys.executable, "-m", "snakemake", long)
     assert dvcrun.built_at(toy, long) is not None
+
+
+def test_wide_stages_force_only_the_jobs_a_change_touches(tmp_path):
+    """The hearflow dvc.yaml: one stage holds every configuration's ensembles (and one every
+    probe). A change to one configuration's settings forces that configuration's targets
+    alone (hearflow.dvcgen.forcing: the keys each job reads); a key every job reads forces
+    them all; Snakemake then reruns what depends on the forced ones. Outputs here have no
+    Snakemake records (as after `dvc pull`), so every touched target is forced."""
+    stages = dvcrun.load_stages(ROOT)
+    detail = dvcrun.job_detail(ROOT)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    for stage in (stages["ensemble"], stages["probe"]):
+        for target in stage.targets:
+            (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / target).write_text("")
+    ensemble, probe = stages["ensemble"], stages["probe"]
+    tasks = ["demo_tones-v1-full", "demo_vowels-v1-full", "demo_mixtures-v1-full", "demo_events-v1-full"]
+
+    one = dvcrun.must_force(ensemble, {"params": ["configs.avg_xc"]}, tmp_path, detail)
+    assert one == [f"results/configs/avg_xc/{t}" for t in tasks]
+    both = dvcrun.must_force(ensemble, {"params": ["configs.avg_xc", "configs.crepe"]}, tmp_path, detail)
+    assert sorted(both) == sorted(one + [f"results/configs/crepe/{t}" for t in tasks])
+    assert dvcrun.must_force(ensemble, {"params": ["numerics"]}, tmp_path, detail) == ensemble.targets
+    assert dvcrun.must_force(probe, {"params": ["probe.grid.lr"]}, tmp_path, detail) == probe.targets
+    assert dvcrun.must_force(ensemble, {}, tmp_path, detail) == []
+    # Without the job detail (another project's dvc.yaml) a change forces its whole stage.
+    assert dvcrun.must_force(ensemble, {"params": ["configs.avg_xc"]}, tmp_path) == ensemble.targets
+    # A code file forces the jobs that run it: ensemble.py is every ensemble job's.
+    (tmp_path / "src" / "hearflow").mkdir(parents=True)
+    (tmp_path / "src" / "hearflow" / "ensemble.py").write_text("")
+    assert dvcrun.must_force(ensemble, {"code": ["src/hearflow/ensemble.py"]}, tmp_path, detail) == ensemble.targets
+    assert dvcrun.must_force(probe, {"code": ["src/hearflow/ensemble.py"]}, tmp_path, detail) == []

@@ -130,7 +130,7 @@ def test_allow_list_catches_a_probe_module_importing_embedding_code(tmp_path):
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
     job = repo / "src" / "hearflow" / "probe_job.py"
     job.write_text(job.read_text() + "\nfrom hearflow.embed import run_environment\n")  # an import anywhere counts
-    stage = dvcgen.stages(load_params(repo / "params.yaml"), repo)["probe-crepe"]
+    stage = dvcgen.stages(load_params(repo / "params.yaml"), repo)["probe"]
     leaked = _outside("probe", _code_deps(stage)) - PENDING.get("probe", set())
     assert {"src/hearflow/embed.py", "src/hearflow/audio.py", "src/hearflow/pooling.py"} <= leaked
 
@@ -199,13 +199,13 @@ def test_stage_params_follow_the_rule_entries():
     """A stage's params are the keys its rules' entries read: the layer probes list the MLP grid
     only with the native engine (a `when`), probe stages never the layer settings."""
     params = load_params(ROOT / "params.yaml")
-    linear = dvcgen.stages(params)["probe_layers-hubert_standin"]["params"]
+    linear = dvcgen.stages(params)["probe_layers"]["params"]
     linear_keys = [f"probe.linear.{k}" for k in ("batch_size", "lr", "lr_decay", "weight_decay")]
     overridden = ["suites.demo.overrides.probe.linear.epochs"]  # the demo's 50 epochs, leaf by leaf
     assert linear == ["numerics", "probe.device", "probe.layers.engine", *linear_keys, "seed", *overridden]
     native = copy.deepcopy(params)
     native["probe"]["layers"]["engine"] = "native"
-    keys = dvcgen.stages(native)["probe_layers-hubert_standin"]["params"]
+    keys = dvcgen.stages(native)["probe_layers"]["params"]
     assert "suites.demo.overrides.probe.max_grid_points" in keys and "probe.grid.lr" in keys
     assert dvcgen.stages(params)["report"]["params"] == [{"params.yaml": None}]  # report.html shows them all
 
@@ -379,12 +379,12 @@ def test_adding_a_model_module_is_one_file_plus_its_params_entry(tmp_path):
 
     _python(repo, "-m", "hearflow.dvcgen")
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    for task in tasks:
-        stage = stages[dvcgen.stage_name("embed", "tiny_energy", task)]
-        assert "src/hearflow/models/tiny.py" in stage["deps"] and f"data/tasks/16000/{task}" in stage["deps"]
-        assert not any(m in d for d in stage["deps"] for m in ("ssl.py", "crepe.py", "logmel.py", "passt.py"))
-        assert "models.tiny_energy.module" in stage["params"]
-    assert "probe-tiny_energy" in stages
+    stage = stages[dvcgen.stage_name("embed", "tiny_energy")]
+    assert "src/hearflow/models/tiny.py" in stage["deps"]
+    assert all(f"data/tasks/16000/{task}" in stage["deps"] for task in tasks)
+    assert not any(m in d for d in stage["deps"] for m in ("ssl.py", "crepe.py", "logmel.py", "passt.py"))
+    assert "models.tiny_energy.module" in stage["params"]
+    assert all(f"results/probe/tiny_energy/{task}/scores.json" in stages["probe"]["cmd"] for task in tasks)
 
     code = textwrap.dedent("""
         import json, sys

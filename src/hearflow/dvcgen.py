@@ -29,6 +29,7 @@ import functools
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -64,6 +65,38 @@ HEADER = (
 )
 PERSIST = {"persist": True}
 SCORE_PLOT = "reports/plots/scores.csv"
+PLOT_SPECS = {
+    SCORE_PLOT: {
+        "x": "score",
+        "y": "entry",
+        "template": "bar_horizontal",
+        "title": "Test score (each task's first metric) per configuration",
+    },
+    "reports/plots/scores_by_category.csv": {
+        "template": "scatter",
+        "x": "config",
+        "y": "normalised",
+        "title": "Normalised primary-metric score per config (one point per task)",
+    },
+    "reports/plots/ablation_deltas.csv": {
+        "template": "bar_horizontal",
+        "x": "ours",
+        "y": "pair",
+        "title": "Ablation deltas (variant minus base, points), all tasks",
+    },
+    "reports/plots/tsne_fusion.csv": {
+        "template": "scatter",
+        "x": "x",
+        "y": "y",
+        "title": "t-SNE of fusion clip embeddings",
+    },
+    "reports/plots/layer_curves.csv": {
+        "template": "linear",
+        "x": "layer",
+        "y": "score",
+        "title": "Layer-wise probe score per hidden state",
+    },
+}
 
 
 def stage_name(*parts: str) -> str:
@@ -139,8 +172,21 @@ def _flat_keys(d: dict, prefix: str = "") -> set[str]:
     return out
 
 
-def _stage(
-    rules: list[RuleSpec],
+@dataclass
+class Jobs:
+    """The jobs of one rule in one stage for one set of wildcard values: the targets they
+    write, the data they read from other stages, the params keys and code files they depend
+    on. A stage is one or more of these; hearflow.dvcrun forces them one by one."""
+
+    rule: RuleSpec
+    targets: list[str]
+    deps: list[str]
+    keys: list  # params keys (sorted), or [{params.yaml: None}]: every key
+    code: list[str]
+
+
+def _jobs(
+    rule: RuleSpec,
     targets: list[str],
     deps: list[str],
     params: dict,
@@ -148,16 +194,27 @@ def _stage(
     root: Path,
     wildcards: dict | None = None,
     extra_modules: list[str] = (),
-    outs=None,
-    metrics=None,
-    plots=None,
-) -> dict:
-    code = sorted({r.file for r in rules}) + code_files([r.script for r in rules if r.script], extra_modules, root)
-    stage = {
-        "cmd": f"{RUN} --rules {' '.join(r.name for r in rules)} -- {' '.join(targets)}",
-        "deps": list(deps) + code,
-    }
-    keys = params_keys(rules, params, **(wildcards or {}))
+) -> Jobs:
+    code = [rule.file] + code_files([rule.script] if rule.script else [], extra_modules, root)
+    return Jobs(rule, list(targets), list(deps), params_keys([rule], params, **(wildcards or {})), sorted(code))
+
+
+def _union_keys(groups: list[Jobs]) -> list:
+    if any(k == {PARAMS_FILE: None} for g in groups for k in g.keys):
+        return [{PARAMS_FILE: None}]
+    return sorted({k for g in groups for k in g.keys})
+
+
+def _stage(groups: list[Jobs], *, outs=None, metrics=None, plots=None) -> dict:
+    """A dvc.yaml stage running `groups`: its rules on all their targets in one command, deps
+    the data they read from other stages plus every code file, params the union of keys."""
+    rules = list(dict.fromkeys(g.rule.name for g in groups))
+    targets = [t for g in groups for t in g.targets]
+    produced = set(targets)
+    data = [d for d in dict.fromkeys(d for g in groups for d in g.deps) if d not in produced]
+    code = sorted({c for g in groups for c in g.code})
+    stage = {"cmd": f"{RUN} --rules {' '.join(rules)} -- {' '.join(targets)}", "deps": data + code}
+    keys = _union_keys(groups)
     if keys:
         stage["params"] = keys
     outs = outs if outs is not None else [{t: dict(PERSIST)} for t in targets]
@@ -170,17 +227,23 @@ def _stage(
     return stage
 
 
-def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
-    """The DVC stages of the active suite, in DAG order. What each stage runs, reads and
-    depends on comes from the rule registry (hearflow.rules) and the model registry."""
+def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
+    """{stage name: its Jobs}, in DAG order: one stage per phase (all tasks of the data phase,
+    every stand-in, every configuration's ensembles, probes and layer-wise probes, the
+    report), embeddings one stage per model (each model has its own code and keys). What each
+    job runs, reads and depends on comes from the rule registry (hearflow.rules) and the model
+    registry."""
     plan: Plan = make_plan(params)
     rules = rule_registry(root)
     demo = plan.suite == "demo"
-    out = _UniqueStages()
+    out: dict[str, list[Jobs]] = _UniqueStages()
 
     def phase(name: str) -> list[RuleSpec]:
         """The rules of a phase that run a script in this suite (rules/<phase>.smk order)."""
         return [r for r in rules.values() if r.phase == name and r.script and r.exists_in(plan.suite)]
+
+    def jobs(rule: RuleSpec, targets: list[str], deps: list[str] = (), **kw) -> Jobs:
+        return _jobs(rule, targets, list(deps), params, root=root, **kw)
 
     archive_rates = sorted(set(params["suites"][plan.suite].get("archive_rates", [ARCHIVE_RATE])))
     resampled = [r for r in plan.rates if r not in archive_rates]
@@ -188,115 +251,100 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     # archive_rates come from their own archives; the rest are resampled.
     direct = [ARCHIVE_RATE] if resampled or ARCHIVE_RATE in plan.rates else []
     direct += [r for r in plan.rates if r in archive_rates and r != ARCHIVE_RATE]
-    data_rules = [r for r in phase("data") if resampled or r.name != "resample"]
+    data = {r.name: r for r in phase("data")}
+    groups = []
     for task in plan.tasks:
-        targets = [mirror_archive(plan.mirror, task)] if demo else []
+        w = {"wildcards": {"task": task}}
+        if demo:
+            groups.append(jobs(data["demo_archive"], [mirror_archive(plan.mirror, task)], **w))
         for rate in direct:
-            targets += [archive_file(task, rate), task_dir(rate, task)]
-        targets += [task_dir(r, task) for r in resampled]
-        out[stage_name("data", task)] = _stage(data_rules, targets, [], params, root=root, wildcards={"task": task})
+            groups.append(jobs(data["download"], [archive_file(task, rate)], **w))
+            groups.append(jobs(data["extract"], [task_dir(rate, task)], [archive_file(task, rate)], **w))
+        if resampled:
+            source = task_dir(ARCHIVE_RATE, task)
+            groups.append(jobs(data["resample"], [task_dir(r, task) for r in resampled], [source], **w))
+    out["data"] = groups
 
-    for model, spec in plan.models.items():
-        if "standin" in spec:
-            out[stage_name("standin", model)] = _stage(
-                [rules["standin"]], [standin_dir(model)], [], params, root=root, wildcards={"model": model}
-            )
+    standins = [m for m, spec in plan.models.items() if "standin" in spec]
+    if standins:
+        out["standin"] = [jobs(rules["standin"], [standin_dir(m)], wildcards={"model": m}) for m in standins]
     modules = model_registry(root / "src" / "hearflow" / "models")
     for model, spec in plan.models.items():
         upstream = [standin_dir(model)] if "standin" in spec else []
-        for task in plan.tasks:
-            out[stage_name("embed", model, task)] = _stage(
-                [rules["embed"]],
+        out[stage_name("embed", model)] = [
+            jobs(
+                rules["embed"],
                 [member_dir(model, task)],
                 [task_dir(plan.rate(model), task)] + upstream,
-                params,
-                root=root,
                 wildcards={"model": model, "task": task},
                 extra_modules=[modules[spec["module"]].module],
             )
+            for task in plan.tasks
+        ]
 
-    for cfg, config in plan.configs.items():
-        members = sorted({m.model for m in config.members})
-        deps = [member_dir(m, t) for m in members for t in plan.tasks]
-        out[stage_name("ensemble", cfg)] = _stage(
-            [rules["ensemble"]],
+    out["ensemble"] = [
+        jobs(
+            rules["ensemble"],
             [config_dir(cfg, t) for t in plan.tasks],
-            deps,
-            params,
-            root=root,
+            [member_dir(m, t) for m in sorted({m.model for m in config.members}) for t in plan.tasks],
             wildcards={"cfg": cfg},
         )
-
-    for cfg in plan.configs:
-        out[stage_name("probe", cfg)] = _stage(
-            [rules["probe"]],
+        for cfg, config in plan.configs.items()
+    ]
+    out["probe"] = [
+        jobs(
+            rules["probe"],
             [scores_file(cfg, t) for t in plan.tasks],
             [config_dir(cfg, t) for t in plan.tasks],
-            params,
-            root=root,
             wildcards={"cfg": cfg},
         )
+        for cfg in plan.configs
+    ]
     pairs = layer_probe_pairs(plan)
-    for model in dict.fromkeys(m for m, _ in pairs):
-        tasks = [t for m, t in pairs if m == model]
-        out[stage_name("probe_layers", model)] = _stage(
-            [rules["probe_layers"]],
-            [layer_scores_file(model, t) for t in tasks],
-            [member_dir(model, t) for t in tasks],
-            params,
-            root=root,
-            wildcards={"model": model},
-        )
+    if pairs:
+        out["probe_layers"] = [
+            jobs(
+                rules["probe_layers"],
+                [layer_scores_file(m, t) for mm, t in pairs if mm == m],
+                [member_dir(m, t) for mm, t in pairs if mm == m],
+                wildcards={"model": m},
+            )
+            for m in dict.fromkeys(m for m, _ in pairs)
+        ]
 
+    # The report: every rule of the phase over all the report files (forced as one).
     scores = [scores_file(cfg, t) for cfg in plan.configs for t in plan.tasks]
     figures = report_figures(params, plan)
     files = report_outputs(plan, figures["names"])
     members = [member_dir(m, t) for m in plan.models for t in plan.tasks]  # the HTML's provenance, t-SNE
     deps = scores + members + figures["layer_curve_scores"] + ["reports/paper/tables.csv"]
     targets = [f for kind in ("metrics", "tables", "figures", "plots", "html") for f in files[kind]]
-    plot_specs = {
-        SCORE_PLOT: {
-            "x": "score",
-            "y": "entry",
-            "template": "bar_horizontal",
-            "title": "Test score (each task's first metric) per configuration",
-        },
-        "reports/plots/scores_by_category.csv": {
-            "template": "scatter",
-            "x": "config",
-            "y": "normalised",
-            "title": "Normalised primary-metric score per config (one point per task)",
-        },
-        "reports/plots/ablation_deltas.csv": {
-            "template": "bar_horizontal",
-            "x": "ours",
-            "y": "pair",
-            "title": "Ablation deltas (variant minus base, points), all tasks",
-        },
-        "reports/plots/tsne_fusion.csv": {
-            "template": "scatter",
-            "x": "x",
-            "y": "y",
-            "title": "t-SNE of fusion clip embeddings",
-        },
-        "reports/plots/layer_curves.csv": {
-            "template": "linear",
-            "x": "layer",
-            "y": "score",
-            "title": "Layer-wise probe score per hidden state",
-        },
-    }
+    report_rules = phase("report")
+    code = sorted({c for r in report_rules for c in _jobs(r, [], [], params, root=root).code})
+    keys = _union_keys([_jobs(r, [], [], params, root=root) for r in report_rules])
+    out["report"] = [Jobs(r, targets if i == 0 else [], deps, keys, code) for i, r in enumerate(report_rules)]
+    return dict(out)
+
+
+def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
+    """The DVC stages of the active suite, in DAG order (stage_jobs, one dvc.yaml entry each)."""
+    plan = make_plan(params)
+    files = report_outputs(plan, report_figures(params, plan)["names"])
+    jobs = stage_jobs(params, root)
+    out = {name: _stage(groups) for name, groups in jobs.items() if name != "report"}
     out["report"] = _stage(
-        phase("report"),
-        targets,
-        deps,
-        params,
-        root=root,
+        jobs["report"],
         outs=[{f: {"cache": False, **PERSIST}} for kind in ("tables", "figures", "html") for f in files[kind]],
         metrics=[{"reports/metrics.json": {"cache": False, **PERSIST}}],
-        plots=[{f: {"cache": False, **PERSIST, **plot_specs.get(f, {})}} for f in files["plots"]],
+        plots=[{f: {"cache": False, **PERSIST, **PLOT_SPECS.get(f, {})}} for f in files["plots"]],
     )
-    return dict(out)
+    return out
+
+
+def forcing(params: dict, root: Path = ROOT) -> dict[str, tuple[list, list[str]]]:
+    """{target: (params keys, code files)} of every stage target: what the job writing it
+    depends on, for hearflow.dvcrun to force only the jobs a change touches."""
+    return {t: (g.keys, g.code) for groups in stage_jobs(params, root).values() for g in groups for t in g.targets}
 
 
 def snakemake_has_records(root: Path) -> bool:

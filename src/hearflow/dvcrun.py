@@ -172,22 +172,46 @@ def built_at(root: Path, output: str) -> float | None:
     return None if record.get("incomplete") or not record.get("endtime") else float(record["endtime"])
 
 
-def must_force(stage: Stage, why: dict, root: Path) -> bool:
-    """Whether Snakemake must be told to rebuild the stage: a params key or code file of the
-    stage changed since dvc.lock, and some output was not written by Snakemake after that
-    change (Snakemake does not see every params key a stage reads, it has no records after
-    `dvc pull`, and it does not track the hearflow modules a script imports). Outputs that
-    Snakemake wrote after the change (`snakemake --profile slurm`, then `dvc repro`) are kept.
-    File modification times alone would not do: a dry run after `dvc pull` settles them
-    (hearflow.dvcgen.settle_mtimes)."""
-    changed = list(why.get("code", [])) + ([PARAMS_FILE] if why.get("params") else [])
-    present = [o for o in stage.outs if (root / o).exists()]
-    if not changed or not present:
-        return False  # nothing Snakemake cannot see, or it builds the missing outputs anyway
-    built = [built_at(root, o) for o in present]
-    if any(b is None for b in built):
-        return True
-    return max((root / c).stat().st_mtime for c in changed) >= min(built)
+def job_detail(root: Path) -> dict[str, tuple[list[str] | None, list[str]]]:
+    """{target: (params keys or None for every key, code files)}: what the job writing each
+    stage target depends on (hearflow.dvcgen.forcing), for a hearflow checkout at `root`;
+    {} for any other project (every target then counts with its whole stage's keys and code)."""
+    if not ((root / "rules").is_dir() and (root / "Snakefile").is_file() and (root / PARAMS_FILE).is_file()):
+        return {}
+    from hearflow import dvcgen
+    from hearflow.config import load_params
+
+    detail = dvcgen.forcing(load_params(root / PARAMS_FILE), root)
+    return {t: (None if any(isinstance(k, dict) for k in keys) else keys, code) for t, (keys, code) in detail.items()}
+
+
+def must_force(stage: Stage, why: dict, root: Path, detail: dict | None = None) -> list[str]:
+    """The targets of a stage Snakemake must be told to rebuild: a params key or code file the
+    target's job depends on (`detail`, else the whole stage's) changed since dvc.lock, and
+    Snakemake did not write the target after that change (Snakemake does not see every
+    params key a job reads, it has no records after `dvc pull`, and it does not track the
+    hearflow modules a script imports). Targets that Snakemake wrote after the change
+    (`snakemake --profile slurm`, then `dvc repro`) are kept, and so is every target of a job
+    the change does not touch (one configuration's settings force that configuration's
+    ensembles only; Snakemake reruns what depends on them). File modification times alone
+    would not do: a dry run after `dvc pull` settles them (hearflow.dvcgen.settle_mtimes)."""
+    code_changed = set(why.get("code", []))
+    keys_changed = set(why.get("params", []))
+    if not code_changed and not keys_changed:
+        return []
+    detail = detail or {}
+    forced = []
+    for target in stage.targets:
+        keys, code = detail.get(target, (stage.params, stage.deps))
+        touched = [c for c in code if c in code_changed]
+        if keys_changed and (keys is None or keys_changed & set(keys)):
+            touched.append(PARAMS_FILE)
+        if not touched or not (root / target).exists():
+            continue  # untouched, or missing: Snakemake builds it anyway
+        built = built_at(root, target)
+        if built is None or max((root / c).stat().st_mtime for c in touched) >= built:
+            forced.append(target)
+    return forced
 
 
 def dvc_process(pid: int | None = None) -> tuple[str, list[str]] | None:
@@ -247,7 +271,7 @@ def snakemake_cmd(rules: Iterable[str], targets: list[str], force: list[str]) ->
 
 
 def plan(stages: dict[str, Stage], current: str, root: Path, mode: ReproMode) -> tuple[list[str], list[str]]:
-    """(batch, forced): the stages to build now, in dvc.yaml order, and those to force."""
+    """(batch, forced): the stages to build now, in dvc.yaml order, and the targets to force."""
     lock = (
         (yaml.safe_load((root / "dvc.lock").read_text()) or {}).get("stages", {})
         if (root / "dvc.lock").is_file()
@@ -259,17 +283,19 @@ def plan(stages: dict[str, Stage], current: str, root: Path, mode: ReproMode) ->
     seeds = [current] + ([n for n, w in why.items() if w] if mode.whole else [])
     members = downstream(stages, seeds) if mode.whole else {current}
     batch = [n for n in stages if n in members]
-    forced = [n for n in batch if mode.force or must_force(stages[n], why[n], root)]
-    return batch, forced
+    if mode.force:
+        return batch, [t for n in batch for t in stages[n].targets]
+    detail = job_detail(root) if any(why[n].get("code") or why[n].get("params") for n in batch) else {}
+    return batch, [t for n in batch for t in must_force(stages[n], why[n], root, detail)]
 
 
-def build(stages: dict[str, Stage], batch: list[str], forced: list[str]) -> int:
+def build(stages: dict[str, Stage], batch: list[str], force: list[str]) -> int:
     targets = [t for n in batch for t in stages[n].targets]
-    force = [t for n in forced for t in stages[n].targets]
     cmd = snakemake_cmd((r for n in batch for r in stages[n].rules), targets, force)
+    forced = [n for n in batch if set(stages[n].targets) & set(force)]
     print(
         f"hearflow.dvcrun: one Snakemake run for {len(batch)} stage(s)"
-        + (f", forcing {len(forced)} ({', '.join(forced)})" if forced else "")
+        + (f", forcing {len(force)} target(s) of {', '.join(forced)}" if force else "")
         + (f" (profile {os.environ['SNAKEMAKE_PROFILE']})" if os.environ.get("SNAKEMAKE_PROFILE") else ""),
         flush=True,
     )
