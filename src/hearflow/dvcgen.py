@@ -1,24 +1,28 @@
-"""dvc.yaml, generated from params.yaml: fine-grained DVC stages over the Snakemake DAG.
+"""dvc.yaml, generated from params.yaml: DVC stages over the Snakemake DAG, one per phase.
 
     python -m hearflow.dvcgen            # rewrite dvc.yaml from params.yaml
     python -m hearflow.dvcgen --check    # exit 1 if the committed dvc.yaml is out of date
 
-One stage per task for the data phase (demo synthesis, download, extract, resample), one per
-stand-in checkpoint, one per (model, task) embedding, one per configuration for ensembles and
-probes, and one report stage. Every stage command is `python -m hearflow.dvcrun --rules <its
-rules> -- <its targets>`: the first one a `dvc repro` runs builds, in one Snakemake call, every
-stage that repro may run, each stage's rules on its own targets (hearflow.dvcrun); the later ones
-find their outputs built. Outputs are `persist: true` so that DVC leaves them in place. Stage
-commands name no executor: `SNAKEMAKE_PROFILE=slurm dvc repro` keeps every hash.
+Stages: `data` (every task's demo synthesis, download, extraction, resampling), `standin`,
+`embed-<model>` (each model has its own code and keys), `ensemble`, `probe`, `probe_layers`
+and `report`: ten for the demo. DVC rewrites the whole dvc.lock after every stage, so its own
+time grows with stages x lock size (53 per-task and per-config stages made it a third of the
+demo's `dvc repro`); wide stages lose nothing, since every stage command is `python -m
+hearflow.dvcrun --rules <its rules> -- <its targets>`: the first one a `dvc repro` runs builds,
+in one Snakemake call, every stage that repro may run, Snakemake rebuilding only what is out
+of date, and forcing only the jobs a change touches (`forcing`: the keys and code files of the
+job behind each target); the later commands find their outputs built. Outputs are
+`persist: true` so that DVC leaves them in place. Stage commands name no executor:
+`SNAKEMAKE_PROFILE=slurm dvc repro` keeps every hash.
 
 Which rules a stage runs, their rule files, scripts and params keys come from the rule registry
 (hearflow.rules: each rule's entry in rules/<phase>.smk), an embedding stage's model module from
 the model registry (hearflow.models). Deps are exactly the upstream outputs plus the code the
 stage's rules run (their rule file, `script:` adapters and the hearflow modules these import,
 found by parsing them); params are exactly the keys those rules read, with a suite override
-listed instead of the key it overrides. Which stages exist depends on `suite`,
-`suites.<suite>.{tasks,configs,substitutes,overrides}`, `models` and `configs`: after changing
-those, regenerate (a test fails otherwise).
+listed instead of the key it overrides. Which stages exist and what they hold depends on
+`suite`, `suites.<suite>.{tasks,configs,substitutes,overrides}`, `models` and `configs`: after
+changing those, regenerate (a test fails otherwise).
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ call, at Snakemake's parallelism (`SNAKEMAKE_PROFILE` picks the executor, as bef
 - the batch is that stage, every stage with a change this module can see (see `reasons`),
   and everything downstream of them: the stages this repro may run;
 - Snakemake gets the batch's targets and rules (`--allowed-rules`: no other stage's rule
-  runs), and `--forcerun` for the stages DVC must rerun that Snakemake cannot know about: a
-  params key or a code file of the stage changed since dvc.lock *after* its outputs were
-  written (a change Snakemake already built, as in `snakemake --profile slurm` followed by
-  `dvc repro`, is not built again);
+  runs), and `--forcerun` for the targets DVC must rebuild that Snakemake cannot know about:
+  a params key or a code file that the target's job reads (hearflow.dvcgen.forcing) changed
+  since dvc.lock *after* the target was written (a change Snakemake already built, as in
+  `snakemake --profile slurm` followed by `dvc repro`, is not built again; a change to one
+  configuration forces that configuration's jobs, not the whole stage's);
 - when it succeeds, a record (`.dvc/tmp/hearflow-dvcrun.json`) names the DVC process and the
   batch, and every later stage command of the same DVC process whose stage is in the batch
   only checks that its outputs exist: DVC then caches them and writes dvc.lock as usual.
