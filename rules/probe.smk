@@ -10,7 +10,7 @@ rule probe:
     params:
         **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
-                   "probe.device", "seed"),
+                   "probe.device", "seed", "probe.seeds", "probe.bootstrap"),
     threads: job_threads("probe")
     resources:
         mem_mb=job_mem_mb("probe"),

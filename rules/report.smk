@@ -6,6 +6,7 @@ rule metrics:
         all_scores(),
     output:
         "reports/metrics.json",
+        "reports/metrics_ci.json",
     threads: job_threads("metrics")
     resources:
         mem_mb=job_mem_mb("metrics"),
@@ -31,8 +32,9 @@ rule table:
         configs=lambda w: PLAN.tables[w.table],
         tasks=list(PLAN.tasks),
         evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
+        pairs=ABLATIONS,  # [base, variant] pairs: the paired-difference columns
         **settings("suite"),
-        **reads("report.tables"),
+        **reads("report.tables", "report.figures.ablations"),
     threads: job_threads("table")
     resources:
         mem_mb=job_mem_mb("table"),

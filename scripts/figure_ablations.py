@@ -18,6 +18,7 @@ def main(smk):
         facts=dict(smk.params.facts),
         suite=smk.params.suite,
         stand_in=any(read_json(p).get("stand_in") for p in smk.input.scores),
+        score_files=[Path(p) for p in smk.input.scores],
     )
 
 

@@ -15,6 +15,8 @@ def main(smk):
         grid=dict(smk.params.grid),
         max_grid_points=smk.params.max_grid_points,
         seed=smk.params.seed,
+        seeds=smk.params.seeds,
+        bootstrap=smk.params.bootstrap,
         linear=dict(smk.params.linear),
         heareval_python=smk.params.heareval_python,
         device=smk.params.device,

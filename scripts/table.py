@@ -17,6 +17,7 @@ def main(smk):
         tasks=list(smk.params.tasks),
         evaluation=dict(smk.params.evaluation),
         suite=smk.params.suite,
+        pairs=[list(p) for p in smk.params.pairs],
     )
 
 

@@ -170,8 +170,13 @@ def test_stages_partition_the_snakemake_jobs(tmp_path, suite):
     if suite == "demo":
         # one stage per phase, embeddings one per model (each has its own code and keys)
         assert list(stages) == [
-            "data", "standin", *[f"embed-{m}" for m in make_plan(params).models],
-            "ensemble", "probe", "probe_layers", "report",
+            "data",
+            "standin",
+            *[f"embed-{m}" for m in make_plan(params).models],
+            "ensemble",
+            "probe",
+            "probe_layers",
+            "report",
         ]
 
 
@@ -193,7 +198,7 @@ def test_probe_stages_list_only_probe_keys():
             f"probe.grid.{k}"
             for k in ("hidden_layers", "dropout", "lr", "initialization", "batch_size", "check_val_every_n_epoch")
         ]
-        + ["suites.demo.overrides.probe.max_grid_points"]
+        + ["suites.demo.overrides.probe.max_grid_points", "suites.demo.overrides.probe.seeds", "probe.bootstrap"]
         + [f"suites.demo.overrides.probe.grid.{k}" for k in ("hidden_dim", "max_epochs", "patience")]
         # probe.linear leaf by leaf: the demo overrides its epochs
         + [f"probe.linear.{k}" for k in ("lr", "batch_size", "lr_decay", "weight_decay")]

@@ -217,3 +217,39 @@ def test_layer_curves_follow_the_probe_layers_contract(tmp_path):
     )
     _check_figure(tmp_path / "layers")
     assert "stand-in" in caption and len(_read_csv(tmp_path / "layers.csv")) == 9
+
+
+def test_ablation_figure_draws_paired_intervals_in_the_deltas_units(tmp_path):
+    """With score files of three seeds and clip resamples, each delta gets its paired 95%
+    interval (hearflow.stats.paired on the same numbers), in points and with the sign flipped
+    where lower is better, and is marked significant when the interval excludes zero."""
+    from hearflow.stats import paired
+
+    facts = {"dc": {"category": "general", "embedding_type": "event", "evaluation": ["segment_1s_er"]}}
+    reps = [[0.55, 0.6, 0.65], [0.57, 0.6, 0.63], [0.58, 0.61, 0.62]]
+    files = []
+    for cfg, shift in (("avg_xw", 0.0), ("cat_xw", -0.1)):  # cat_xw: 10 points fewer errors on every resample
+        per_seed = [
+            {"seed": 42 + i, "metrics": {"segment_1s_er": 0.6 + shift + 0.01 * i}, "replicates": {"segment_1s_er": [r + shift for r in rs]}}
+            for i, rs in enumerate(reps)
+        ]  # fmt: skip
+        path = tmp_path / cfg / "dc" / "scores.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"metrics": {"segment_1s_er": 0.61 + shift}, "per_seed": per_seed, "seed": 42}))
+        files.append(path)
+    metrics_file = tmp_path / "metrics.json"
+    metrics_file.write_text(
+        json.dumps({"avg_xw": {"dc": {"segment_1s_er": 0.61}}, "cat_xw": {"dc": {"segment_1s_er": 0.51}}})
+    )
+    caption = write_ablation_figure(
+        metrics_file, PAPER_CSV, tmp_path / "a", tmp_path / "a.csv", tmp_path / "a.txt",
+        pairs=[["avg_xw", "cat_xw"]], facts=facts, suite="demo", score_files=files,
+    )  # fmt: skip
+    _check_figure(tmp_path / "a")
+    (row,) = _read_csv(tmp_path / "a.csv")
+    expected = paired([0.6, 0.61, 0.62], reps, [0.5, 0.51, 0.52], [[r - 0.1 for r in rs] for rs in reps])
+    assert float(row["ours"]) == pytest.approx(10.0)
+    assert float(row["low"]) == pytest.approx(-100 * expected["high"]) and float(row["high"]) == pytest.approx(
+        -100 * expected["low"]
+    )
+    assert row["significant"] == "True" and "Whiskers" in caption

@@ -5,6 +5,7 @@ PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe.py -q
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -670,3 +671,72 @@ def test_freed_memory_is_kept_for_reuse_under_glibc():
     import platform
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+# --- probe seeds and clip resamples (issue 22) ------------------------------------------------
+
+
+def test_extra_seeds_retrain_the_chosen_point_and_leave_the_first_seed_alone(tmp_path):
+    """probe.seeds [7, 8, 9]: the first seed's run is the one-seed run (same folds, choice and
+    scores); seeds 8 and 9 retrain the chosen point on every fold with their own member seeds;
+    `metrics` is the mean over seeds; each seed's resampled scores recompute heareval's score
+    on the resampled test rows (hand-checked for one resample), the same resamples for any
+    configuration of the task."""
+    emb = kfold_blobs(tmp_path / "folds", 40)
+    grid = {**TINY_GRID, "dropout": [0.5], "lr": [1e-2, 1e-3]}
+    one = probe_task(emb, grid=grid, seed=7, device="cpu", max_grid_points=2)
+    three = probe_task(emb, grid=grid, seed=7, seeds=[7, 8, 9], bootstrap=30, device="cpu", max_grid_points=2)
+    assert three["folds"] == one["folds"] and three["hparams"] == one["hparams"]
+    assert [s["seed"] for s in three["per_seed"]] == [7, 8, 9]
+    assert three["per_seed"][0]["metrics"] == one["metrics"]
+    values = [s["metrics"]["top1_acc"] for s in three["per_seed"]]
+    assert three["metrics"]["top1_acc"] == pytest.approx(np.mean(values))
+    assert len({json.dumps(s["replicates"]) for s in three["per_seed"]}) == 3  # seeds train differently
+    again = probe_task(emb, grid=grid, seed=7, seeds=[7, 8, 9], bootstrap=30, device="cpu", max_grid_points=2)
+    assert again == three  # seeded
+    reps = three["per_seed"][0]["replicates"]["top1_acc"]
+    assert len(reps) == 30 and all(0 <= r <= 1 for r in reps)
+    with pytest.raises(ValueError, match="first is the run's seed"):
+        probe_task(emb, grid=grid, seed=7, seeds=[8, 9], device="cpu")
+
+
+def test_resampled_scores_are_heareval_scores_on_the_resampled_clips(tmp_path):
+    """Objective.replicates on a scene task: each value is heareval's score function on the rows
+    of one resample (an outside reference: heareval.score's own classes)."""
+    from heareval.score import available_scores
+
+    from hearflow.probe.objective import prepare
+    from hearflow.stats import clip_resamples
+
+    emb = scene_task(
+        tmp_path / "blobs",
+        prediction_type="multilabel",
+        evaluation=["mAP", "d_prime"],
+        sizes={"train": 10, "valid": 10, "test": 40},
+    )
+    probe, data = prepare(emb, seed=0, device="cpu")
+    test = data.build(["test"], evaluate=True)
+    probs = np.random.default_rng(0).random((40, 5)).astype(np.float32)
+    resamples = clip_resamples(40, 5, "blobs/test")
+    reps = probe.replicates(probs, test, None, resamples)
+    y = test.y.numpy()
+    score = available_scores["mAP"](label_to_idx={f"c{i}": i for i in range(5)})
+    assert reps["mAP"][3] == pytest.approx(score(probs[resamples[3]], y[resamples[3]]))
+    assert set(reps) == {"mAP", "d_prime"} and len(reps["d_prime"]) == 5
+
+
+def test_other_engines_repeat_their_whole_run_per_seed(tmp_path):
+    """probe_dirs with the linear engine and seeds (1, 2): one full run per seed, each the run
+    that seed gives alone; metrics are their mean, per_seed lists both (no clip resamples)."""
+    from hearflow.probe import ProbeSettings, probe_dirs
+
+    emb = kfold_blobs(tmp_path / "folds", 20)
+    linear = {"epochs": 3}
+    alone = [probe_dirs("linear", [emb], ProbeSettings(seed=s, linear=linear))[0] for s in (1, 2)]
+    (both,) = probe_dirs("linear", [emb], ProbeSettings(seed=1, seeds=(1, 2), linear=linear))
+    assert [s["seed"] for s in both["per_seed"]] == [1, 2]
+    assert [s["metrics"] for s in both["per_seed"]] == [a["metrics"] for a in alone]
+    assert both["metrics"]["top1_acc"] == pytest.approx(np.mean([a["metrics"]["top1_acc"] for a in alone]))
+    assert "replicates" not in both["per_seed"][0]
+    with pytest.raises(ValueError, match="first must be the run's seed"):
+        probe_dirs("linear", [emb], ProbeSettings(seed=1, seeds=(2, 3), linear=linear))

@@ -223,7 +223,7 @@ def test_write_tables_writes_three_formats_and_flags_stand_ins(tmp_path):
     )
     assert "Untrained stand-in models" in outs["md"].read_text()
     assert "Untrained stand-in models" in outs["tex"].read_text()
-    assert outs["csv"].read_text().splitlines()[1] == "table4_avg_vs_cat,t,top1_acc,true,x,false,50.0000,,,1"
+    assert outs["csv"].read_text().splitlines()[1] == "table4_avg_vs_cat,t,top1_acc,true,x,false,50.0000,,,1,,,"
 
 
 def test_task_facts_come_from_the_catalog_or_the_demo_tasks():
@@ -266,3 +266,51 @@ def test_score_plot_has_one_row_per_task_and_config_with_the_first_metric(tmp_pa
         "t1 / crepe,t1,crepe,event_onset_200ms_fms,",
         "t2 / crepe,t2,crepe,mAP,0.75",
     ]
+
+
+def _seeded(values: list[float], replicates: list[list[float]]) -> dict:
+    per_seed = [
+        {"seed": 42 + i, "metrics": {"top1_acc": v}, "replicates": {"top1_acc": r}}
+        for i, (v, r) in enumerate(zip(values, replicates, strict=True))
+    ]
+    return {"metrics": {"top1_acc": float(np.mean(values))}, "seed": 42, "per_seed": per_seed}
+
+
+def test_tables_show_intervals_and_paired_differences_marked_when_they_exclude_zero():
+    """Cells read mean ± half the 95% interval; an ablation pair of the table adds a column
+    variant − base with its paired interval and a * where that interval excludes 0 (checked
+    against hearflow.stats on the same numbers, by hand: a shift of +10 points on every seed
+    and resample). The CSV round trip keeps both."""
+    from hearflow.stats import interval, paired
+
+    reps = [[0.6, 0.65, 0.7, 0.75], [0.62, 0.66, 0.71, 0.74], [0.58, 0.64, 0.69, 0.76]]
+    base = _seeded([0.66, 0.68, 0.67], reps)
+    better = _seeded([0.76, 0.78, 0.77], [[r + 0.1 for r in rs] for rs in reps])
+    same = _seeded([0.67, 0.66, 0.68], [rs[::-1] for rs in reps])
+    scores = {("a", "t"): base, ("b", "t"): better, ("c", "t"): same}
+    metrics = {c: {"t": {"top1_acc": s["metrics"]["top1_acc"]}} for (c, _), s in scores.items()}
+    pairs = [["a", "b"], ["a", "c"], ["a", "zz"]]
+    table = build_table(
+        "table4_x", metrics, ["a", "b", "c"], ["t"], {"t": ["top1_acc"]}, PAPER, scores=scores, pairs=pairs
+    )
+    assert table.diffs == ["Δ b − a", "Δ c − a"]  # a pair outside the table is left out
+    row = _rows(to_markdown(table))[1]  # [0]: the header
+    half = (interval([0.66, 0.68, 0.67], reps)["high"] - interval([0.66, 0.68, 0.67], reps)["low"]) / 2
+    assert row[2] == f"<u>67.0</u> ± {100 * half:.1f}" and row[3].startswith("**77.0** ± ")  # a ties c
+    diff = paired([0.66, 0.68, 0.67], reps, [0.76, 0.78, 0.77], [[r + 0.1 for r in rs] for rs in reps])
+    assert diff["mean"] == pytest.approx(0.1) and diff["se"] == pytest.approx(0.0, abs=1e-9)
+    assert row[5] == "+10.0 ± 0.0*"
+    assert row[6].startswith("+0.0 ± ") and not row[6].endswith("*")
+    assert "excludes 0" in to_markdown(table) and "95% interval" in to_markdown(table)
+    back = read_table_csv_text(to_csv(table))
+    assert to_markdown(back) == to_markdown(table)
+
+
+def read_table_csv_text(text: str):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.csv"
+        path.write_text(text)
+        return read_table_csv(path, caption="", suite="")

@@ -339,7 +339,7 @@ def stages(params: dict, root: Path = ROOT) -> dict[str, dict]:
     out["report"] = _stage(
         jobs["report"],
         outs=[{f: {"cache": False, **PERSIST}} for kind in ("tables", "figures", "html") for f in files[kind]],
-        metrics=[{"reports/metrics.json": {"cache": False, **PERSIST}}],
+        metrics=[{f: {"cache": False, **PERSIST}} for f in files["metrics"]],
         plots=[{f: {"cache": False, **PERSIST, **PLOT_SPECS.get(f, {})}} for f in files["plots"]],
     )
     return out

@@ -172,10 +172,16 @@ def plot_scores_by_category(rows: list[dict], stem: Path, *, configs: list[str],
 # ------------------------------------------------------------------------------ ablation deltas
 
 
-def ablation_deltas(metrics: dict, facts: dict[str, dict], paper: dict, pairs: list[list[str]]) -> list[dict]:
-    """Rows {pair, base, variant, task, category, metric, ours, paper}: variant minus base of the
-    primary metric in paper units, sign flipped for lower-is-better (positive = variant better).
-    `paper` is the same difference in the paper's table that prints both methods (else None)."""
+def ablation_deltas(
+    metrics: dict, facts: dict[str, dict], paper: dict, pairs: list[list[str]], scores: dict | None = None
+) -> list[dict]:
+    """Rows {pair, base, variant, task, category, metric, ours, paper, low, high, significant}:
+    variant minus base of the primary metric in paper units, sign flipped for lower-is-better
+    (positive = variant better). `paper` is the same difference in the paper's table that prints
+    both methods (else None). With `scores` ({(config, task): scores.json}) the paired 95%
+    interval of the difference (hearflow.intervals.paired_interval), same units and sign."""
+    from hearflow.intervals import paired_interval
+
     rows = []
     for base, variant in pairs:
         if base not in metrics or variant not in metrics:
@@ -194,6 +200,12 @@ def ablation_deltas(metrics: dict, facts: dict[str, dict], paper: dict, pairs: l
                 if pa is not None and pb is not None:
                     published = sign * (pb - pa)
                     break
+            low = high = significant = None
+            if scores and (base, task) in scores and (variant, task) in scores:
+                diff = paired_interval(scores[base, task], scores[variant, task], metric)
+                if diff is not None and diff["low"] is not None:
+                    ends = sorted(sign * to_paper_units(metric, diff[k]) for k in ("low", "high"))
+                    low, high, significant = ends[0], ends[1], diff["significant"]
             rows.append(
                 {
                     "pair": f"{variant} − {base}",
@@ -204,6 +216,9 @@ def ablation_deltas(metrics: dict, facts: dict[str, dict], paper: dict, pairs: l
                     "metric": metric,
                     "ours": ours,
                     "paper": published,
+                    "low": low,
+                    "high": high,
+                    "significant": significant,
                 }
             )
     return rows
@@ -227,6 +242,15 @@ def plot_ablation_deltas(rows: list[dict], stem: Path, *, title: str) -> list[Pa
         ours = [sel[t]["ours"] if t in sel and sel[t]["ours"] is not None else np.nan for t in tasks]
         colors = [CATEGORY_COLORS[sel[t]["category"]] if t in sel else "grey" for t in tasks]
         ax.bar(x, ours, color=colors, alpha=0.8)
+        low = np.array([sel[t]["low"] if t in sel and sel[t].get("low") is not None else np.nan for t in tasks])
+        high = np.array([sel[t]["high"] if t in sel and sel[t].get("high") is not None else np.nan for t in tasks])
+        if np.isfinite(low).any():
+            mid = np.asarray(ours, dtype=float)
+            err = np.clip(np.nan_to_num(np.vstack([mid - low, high - mid])), 0, None)  # rounding: never below 0
+            ax.errorbar(x, mid, yerr=err, fmt="none", ecolor="k", elinewidth=0.8, capsize=2)
+            for i, t in enumerate(tasks):
+                if t in sel and sel[t].get("significant"):
+                    ax.annotate("*", (x[i], high[i]), ha="center", va="bottom", fontsize=9)
         published = [sel[t]["paper"] if t in sel and sel[t]["paper"] is not None else np.nan for t in tasks]
         if np.isfinite(published).any():
             ax.scatter(x, published, marker="_", s=200, color="k", zorder=3, label="paper")
@@ -299,20 +323,31 @@ def write_ablation_figure(
     facts: dict,
     suite: str,
     stand_in: bool = False,
+    score_files: list[Path] = (),
 ) -> str:
     from hearflow.report import read_paper_values
 
     paper = read_paper_values(paper_file)
-    rows = ablation_deltas(read_json(metrics_file), facts, paper, pairs)
+    scores = {(Path(p).parent.parent.name, Path(p).parent.name): read_json(p) for p in score_files}
+    rows = ablation_deltas(read_json(metrics_file), facts, paper, pairs, scores)
     caption = (
         "Ablations of the paper: per task, the primary-metric test score of the variant minus the base "
         "config, in points (%; d' as is), sign flipped where lower is better, so bars above zero mean "
         "the variant helps."
     )
+    if any(r["low"] is not None for r in rows):
+        caption += (
+            " Whiskers: the 95% interval of the paired difference (same probe seeds, same bootstrap "
+            "resamples of the test clips); * where it excludes zero."
+        )
     if any(r["paper"] is not None for r in rows):
         caption += " Black ticks: the same difference in the paper's Tables 3-6."
     caption += stand_in_suffix(stand_in)
     plot_ablation_deltas(rows, stem, title=f"Ablation deltas per task ({suite} suite)")
-    write_csv(data, ["pair", "base", "variant", "task", "category", "metric", "ours", "paper"], rows)
+    write_csv(
+        data,
+        ["pair", "base", "variant", "task", "category", "metric", "ours", "paper", "low", "high", "significant"],
+        rows,
+    )
     write_text(caption_file, caption + "\n")
     return caption

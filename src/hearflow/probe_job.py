@@ -32,12 +32,18 @@ def probe_dir(
     device: str | None = None,
     log: Path | None = None,
     workers: int | None = None,
+    seeds: list[int] | None = None,
+    bootstrap: int = 0,
 ) -> dict:
     """One engine's result on one embedding dir (hearflow.probe.protocol.engine_result).
     `workers`: the job's cores, which the native engine's grid points share on the CPU
-    (never changes a result)."""
+    (never changes a result). `seeds` (params probe.seeds; None: [seed]) and `bootstrap`:
+    the probe seeds and clip resamples behind the intervals (hearflow.stats)."""
+    seeds = list(seeds) if seeds else [seed]
     settings = ProbeSettings(
-        seed=seed,
+        seed=seeds[0],
+        seeds=tuple(seeds),
+        bootstrap=bootstrap,
         device=device,
         grid=grid,
         max_grid_points=max_grid_points,

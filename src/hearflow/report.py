@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hearflow.intervals import cell_interval, paired_interval
 from hearflow.io import read_json, write_json, write_text
 
 LOWER_IS_BETTER = {"segment_1s_er"}
@@ -44,7 +45,11 @@ PAPER_CAPTIONS = {  # the paper's captions (seeds/000 lines 349, 718, 913, 1041,
     "table5": "Performance of HuBERT xLarge w/ and w/o CREPE",
     "table6": "Performance of wav2vec 2.0 Large plus CREPE with feature concatenation w/ and w/o HuBERT xLarge",
 }
-CSV_COLUMNS = ["table", "task", "metric", "higher_is_better", "method", "paper_only", "ours", "paper", "delta", "rank"]
+CSV_COLUMNS = [
+    *("table", "task", "metric", "higher_is_better", "method", "paper_only", "ours", "paper", "delta", "rank"),
+    *("low", "high", "significant"),  # the 95% interval of ours; a paired difference excluding 0
+]
+DIFF = "Δ"  # the label of a paired-difference column: "Δ <variant> − <base>"
 
 
 def collect_metrics(score_files: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
@@ -142,6 +147,9 @@ class Cell:
     ours: float | None = None  # paper units
     paper: float | None = None  # as printed in the paper
     rank: int | None = None  # 1 = best of the row (None: no value)
+    low: float | None = None  # 95% interval of ours (paper units; None: none known)
+    high: float | None = None
+    significant: bool | None = None  # a paired difference whose interval excludes 0
 
     @property
     def delta(self) -> float | None:
@@ -169,6 +177,7 @@ class Table:
     rows: list[Row]
     stand_in: bool = False
     suite: str = ""
+    diffs: list[str] = field(default_factory=list)  # paired-difference columns (in methods, never ranked)
 
     def emphasis(self, row: Row, method: str) -> str:
         """'best', 'second' or '' for one cell."""
@@ -180,10 +189,13 @@ class Table:
         return ""
 
 
-def rank_row(row: Row, paper_only: list[str]) -> None:
-    """Dense ranks on the printed values: ours for our configs, the paper's for paper-only rows."""
+def rank_row(row: Row, paper_only: list[str], diffs: list[str] = ()) -> None:
+    """Dense ranks on the printed values: ours for our configs, the paper's for paper-only rows
+    (paired-difference columns are not ranked)."""
     shown = {}
     for method, cell in row.cells.items():
+        if method in diffs:
+            continue
         value = cell.paper if method in paper_only else cell.ours
         if value is not None:
             shown[method] = round(value, _digits(row.metric))
@@ -202,11 +214,16 @@ def build_table(
     *,
     suite: str = "",
     stand_in: bool = False,
+    scores: dict | None = None,
+    pairs: list[list[str]] = (),
 ) -> Table:
     """One table of the paper from metrics.json.
 
     `evaluation` gives each task's metrics in heareval order; `paper` is read_paper_values().
-    Compared with the paper when its table shares tasks with this run.
+    Compared with the paper when its table shares tasks with this run. With `scores`
+    ({(config, task): scores.json}), cells get their 95% intervals (hearflow.intervals) and
+    each of `pairs` ([base, variant], report.figures.ablations) whose configs are both in the
+    table adds a column of paired differences, variant minus base, with their intervals.
     """
     table_id = paper_table_id(name)
     published = paper_columns(paper, table_id) if table_id else []
@@ -214,20 +231,40 @@ def build_table(
     columns = [(t, m) for t, m in published if t in tasks] if compare else []
     columns += [(t, m) for t in tasks if not any(t == pt for pt, _ in columns) for m in evaluation[t]]
     paper_only = [m for m in paper_methods(paper, table_id) if m not in configs] if compare else []
-    methods = paper_only + list(configs)
+    pairs = [(b, v) for b, v in pairs if b in configs and v in configs] if scores else []
+    diffs = [f"{DIFF} {v} − {b}" for b, v in pairs]
+    methods = paper_only + list(configs) + diffs
     rows = []
     for task, metric in columns:
         row = Row(task, metric)
-        for method in methods:
+        for method in methods[: len(methods) - len(diffs)]:
             ours = None if method in paper_only else metrics.get(method, {}).get(task, {}).get(metric)
             row.cells[method] = Cell(
                 ours=to_paper_units(metric, ours),
                 paper=paper.get((table_id, method, task, metric)) if compare else None,
             )
-        rank_row(row, paper_only)
+            if scores and (method, task) in scores:
+                _set_interval(row.cells[method], metric, cell_interval(scores[method, task], metric))
+        for label, (base, variant) in zip(diffs, pairs, strict=True):
+            row.cells[label] = cell = Cell()
+            if (base, task) in scores and (variant, task) in scores:
+                diff = paired_interval(scores[base, task], scores[variant, task], metric)
+                if diff is None:  # no pairing: the difference of the means alone
+                    a, b = row.cells[base].ours, row.cells[variant].ours
+                    cell.ours = None if a is None or b is None else b - a
+                else:
+                    cell.ours = to_paper_units(metric, diff["mean"])
+                    _set_interval(cell, metric, diff)
+                    cell.significant = diff["significant"]
+        rank_row(row, paper_only, diffs)
         rows.append(row)
     caption = PAPER_CAPTIONS.get(table_id, name)
-    return Table(name, caption, methods, paper_only, compare, rows, stand_in=stand_in, suite=suite)
+    return Table(name, caption, methods, paper_only, compare, rows, stand_in=stand_in, suite=suite, diffs=diffs)
+
+
+def _set_interval(cell: Cell, metric: str, found: dict) -> None:
+    if found.get("low") is not None and math.isfinite(found["low"]):
+        cell.low, cell.high = to_paper_units(metric, found["low"]), to_paper_units(metric, found["high"])
 
 
 # ------------------------------------------------------------------------------ renderers
@@ -238,13 +275,18 @@ def cell_parts(table: Table, row: Row, method: str) -> tuple[str, str]:
     cell = row.cells[method]
     if method in table.paper_only:  # "–": the paper prints no number here
         return ("–" if cell.paper is None else format_number(row.metric, cell.paper)), ""
+    spread = (
+        "" if cell.low is None or cell.ours is None else f" ± {format_number(row.metric, (cell.high - cell.low) / 2)}"
+    )
+    if method in table.diffs:
+        return format_number(row.metric, cell.ours, signed=True), spread + ("*" if cell.significant else "")
     ours = format_number(row.metric, cell.ours)
     if not table.compare:
-        return ours, ""
+        return ours, spread
     if cell.paper is None:
-        return ours, " / –"
+        return ours, f"{spread} / –"
     delta = "" if cell.delta is None else f" ({format_number(row.metric, cell.delta, signed=True)})"
-    return ours, f" / {format_number(row.metric, cell.paper)}{delta}"
+    return ours, f"{spread} / {format_number(row.metric, cell.paper)}{delta}"
 
 
 def column_label(table: Table, method: str) -> str:
@@ -257,10 +299,20 @@ def legend(table: Table) -> str:
         if table.compare
         else "Cells: our test scores."
     )
+    spread = (
+        ' ± half the 95% interval (probe seeds and a bootstrap of the test clips; README "Intervals and significance").'
+        if any(c.low is not None for r in table.rows for c in r.cells.values())
+        else ""
+    )
+    diffs = (
+        f" {DIFF} columns: paired difference variant − base, ± half its 95% interval; * where that interval excludes 0."
+        if table.diffs
+        else ""
+    )
     return (
-        f"{what} HEAR protocol, test split (mean over folds); every metric in %, d' as is. "
+        f"{what} HEAR protocol, test split (mean over folds and probe seeds){spread} Every metric in %, d' as is. "
         "↑ higher is better, ↓ lower is better. Best per row in bold, second underlined "
-        "(when at least three values compete)."
+        f"(when at least three values compete).{diffs}"
     )
 
 
@@ -374,6 +426,9 @@ def to_csv(table: Table) -> str:
                     _csv_number(cell.paper, row.metric),
                     _csv_number(cell.delta, row.metric),
                     "" if cell.rank is None else cell.rank,
+                    _csv_number(cell.low, row.metric),
+                    _csv_number(cell.high, row.metric),
+                    "" if cell.significant is None else str(cell.significant).lower(),
                 ]
             )
     return out.getvalue()
@@ -393,7 +448,14 @@ def read_table_csv(path: Path, *, caption: str = "", suite: str = "", stand_in: 
     rows: dict[tuple[str, str], Row] = {}
     for r in lines:
         row = rows.setdefault((r["task"], r["metric"]), Row(r["task"], r["metric"]))
-        row.cells[r["method"]] = Cell(num(r["ours"]), num(r["paper"]), int(r["rank"]) if r["rank"] else None)
+        row.cells[r["method"]] = Cell(
+            num(r["ours"]),
+            num(r["paper"]),
+            int(r["rank"]) if r["rank"] else None,
+            num(r.get("low")),
+            num(r.get("high")),
+            {"true": True, "false": False}.get(r.get("significant") or ""),
+        )
     compare = any(r["paper"] for r in lines if r["paper_only"] == "false") or bool(paper_only)
     table_id = paper_table_id(name)
     return Table(
@@ -405,6 +467,7 @@ def read_table_csv(path: Path, *, caption: str = "", suite: str = "", stand_in: 
         list(rows.values()),
         stand_in=stand_in,
         suite=suite,
+        diffs=[m for m in methods if m.startswith(DIFF + " ")],
     )
 
 
@@ -419,13 +482,25 @@ def write_tables(
     tasks: list[str],
     evaluation: dict[str, list[str]],
     suite: str,
+    pairs: list[list[str]] = (),
 ) -> Table:
     """Write one table as Markdown, CSV and LaTeX (outputs: {"md", "csv", "tex"} -> path),
-    flagged when any number comes from a stand-in model."""
+    flagged when any number comes from a stand-in model; intervals and the paired differences
+    of `pairs` from the score files."""
     metrics = read_json(metrics_file)
-    stand_in = any(read_json(p).get("stand_in") for p in score_files)
+    scores = {(Path(p).parent.parent.name, Path(p).parent.name): read_json(p) for p in score_files}
+    stand_in = any(s.get("stand_in") for s in scores.values())
     table = build_table(
-        name, metrics, configs, tasks, evaluation, read_paper_values(paper_file), suite=suite, stand_in=stand_in
+        name,
+        metrics,
+        configs,
+        tasks,
+        evaluation,
+        read_paper_values(paper_file),
+        suite=suite,
+        stand_in=stand_in,
+        scores=scores,
+        pairs=pairs,
     )
     write_text(outputs["md"], to_markdown(table))
     write_text(outputs["csv"], to_csv(table))

@@ -97,7 +97,7 @@ def report_figures(params: dict, plan: Plan) -> dict:
 def report_outputs(plan: Plan, figure_names: list[str]) -> dict[str, list[str]]:
     """Every file of the report phase, by kind (metrics, tables, figures, plots, html)."""
     return {
-        "metrics": ["reports/metrics.json"],
+        "metrics": ["reports/metrics.json", "reports/metrics_ci.json"],
         "tables": [f"reports/tables/{t}.{ext}" for t in plan.tables for ext in ("md", "csv", "tex")],
         "figures": [f"reports/figures/{f}.{ext}" for f in figure_names for ext in ("png", "pdf", "txt")],
         "plots": [f"reports/plots/{f}.csv" for f in figure_names] + ["reports/plots/scores.csv"],

@@ -32,6 +32,10 @@ class ProbeSettings:
     linear: dict | None = None  # linear: linear_probe's settings (params probe.linear)
     heareval_python: str | Path | None = None  # heareval: the .venv-heareval interpreter
     log: Path | None = None  # heareval: where its runner's output goes
+    # Probe seeds (None: [seed]; the first must be `seed`): native retrains its chosen point
+    # with each further seed; the other engines repeat their whole run per seed.
+    seeds: tuple[int, ...] | None = None
+    bootstrap: int = 0  # native: clip resamples per seed for the intervals (hearflow.stats)
 
 
 def _native(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
@@ -46,6 +50,8 @@ def _native(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
             device=settings.device,
             rng=settings.rng,
             workers=settings.workers,
+            seeds=list(settings.seeds) if settings.seeds else None,
+            bootstrap=settings.bootstrap,
         )
         for d in emb_dirs
     ]
@@ -86,7 +92,19 @@ ENGINES: dict[str, Callable[[list[Path], ProbeSettings], list[dict]]] = {
 
 
 def probe_dirs(engine: str, emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:
-    """ENGINES[engine] on embedding dirs of one task: one result per dir, in order."""
+    """ENGINES[engine] on embedding dirs of one task: one result per dir, in order. Several
+    probe seeds: native handles them itself; another engine runs once per seed, and each
+    result gets the seeds' mean (hearflow.probe.protocol.with_seeds; no clip resamples)."""
     if engine not in ENGINES:
         raise ValueError(f"probe.engine {engine!r} is not available; choose one of {tuple(ENGINES)}")
-    return ENGINES[engine](list(emb_dirs), settings)
+    seeds = list(settings.seeds) if settings.seeds else [settings.seed]
+    if seeds[0] != settings.seed:
+        raise ValueError(f"probe seeds {seeds}: the first must be the run's seed ({settings.seed})")
+    if engine == "native" or len(seeds) == 1:
+        return ENGINES[engine](list(emb_dirs), settings)
+    from dataclasses import replace
+
+    from hearflow.probe.protocol import with_seeds
+
+    runs = [ENGINES[engine](list(emb_dirs), replace(settings, seed=s, seeds=None)) for s in seeds]
+    return [with_seeds(r[0], seeds, [(r_s["folds"], []) for r_s in r]) for r in zip(*runs, strict=True)]

@@ -57,10 +57,12 @@ from hearflow.probe.protocol import (
     expand_grid,
     fold_result,
     task_grid,
+    with_seeds,
 )
 from hearflow.probe.schedule import can_fork, run_jobs
 from hearflow.probe.stacked import STACK_KEYS, StackedMLP, member_seeds
 from hearflow.probe.train import Run, train_stack
+from hearflow.stats import clip_resamples
 
 
 class _Trainer:
@@ -150,6 +152,24 @@ class _Trainer:
         jobs = [(split, [conf], member_seeds(self.probe.seed, 1, stage=split)) for split in splits]
         return [runs[0] for runs in self.run(jobs)]
 
+    def repeat(self, conf: dict, seeds: list[int]) -> list[list[Run]]:
+        """The chosen point trained again on every split with each further probe seed (its
+        member seeds: member_seeds(seed, 1, stage=split)): [seed][split] runs. On CUDA the
+        seeds of a split train together as one StackedMLP (they share the shape and the
+        batches); on the CPU each run is its own job, shared by the workers."""
+        if not seeds:
+            return []
+        splits = range(len(self.splits))
+        one = {(k, split): member_seeds(seed, 1, stage=split)[0] for k, seed in enumerate(seeds) for split in splits}
+        if self.data.device.type == "cpu":
+            jobs = [(split, [conf], [one[k, split]]) for k in range(len(seeds)) for split in splits]
+            runs = [r[0] for r in self.run(jobs)]
+            return [runs[k * len(splits) : (k + 1) * len(splits)] for k in range(len(seeds))]
+        stacked = self.run(
+            [(split, [conf] * len(seeds), [one[k, split] for k in range(len(seeds))]) for split in splits]
+        )
+        return [[stacked[split][k] for split in splits] for k in range(len(seeds))]
+
 
 def _pack_run(run: Run) -> dict:
     arrays = lambda ts: {k: v.detach().cpu().numpy() for k, v in ts.items()}  # noqa: E731
@@ -180,8 +200,20 @@ def probe_task(
     progress: bool = False,
     workers: int | None = None,
     rng: str = "per_point",
+    seeds: list[int] | None = None,
+    bootstrap: int = 0,
 ) -> dict:
     """Train and test heareval's probe on one task's embeddings (heareval's format).
+
+    `seeds` (params probe.seeds; None: [seed]): the first runs heareval's protocol (grid
+    search, then the chosen point on the other splits); each further seed trains the chosen
+    point again on every split with its own member seeds, so the seeds measure the training's
+    randomness at the chosen hyper-parameters. `metrics` is then the mean over seeds and
+    `per_seed` holds each seed's metrics; the first seed's folds, choice and validation are
+    reported as before (a one-seed run is unchanged). `bootstrap` B > 0 also scores each
+    seed's test predictions on B resamples of the test clips (hearflow.stats.clip_resamples:
+    the same resamples for every configuration of the task): `per_seed[i]["replicates"]`
+    {metric: [B values, the mean over folds]} for the intervals of hearflow.stats.
 
     `rng`: "per_point" (default) gives every point of a several-point grid seeds of its own,
     so points train in parallel and stack; "heareval" trains them one after another on the
@@ -194,6 +226,9 @@ def probe_task(
     does not depend on it. Returns hearflow.probe.protocol.engine_result ("engine":
     "native"; each fold also has "epochs", and "grid_points_tried" is set).
     """
+    seeds = list(seeds) if seeds else [seed]
+    if seeds[0] != seed:
+        raise ValueError(f"probe seeds {seeds}: the first is the run's seed ({seed})")
     probe, data = prepare(emb_dir, seed=seed, device=device, progress=progress)
     task, metadata = probe.task, probe.task.metadata
     splits = data_splits(metadata)
@@ -207,29 +242,38 @@ def probe_task(
     best = best_point([run.validation_score for run in runs], maximize=probe.maximize)
     best_run, best_conf = runs[best], points[best]
     split_runs = [best_run] + trainer.retrain(best_conf, grid_size=len(points))
+    seed_runs = [split_runs] + trainer.repeat(best_conf, seeds[1:])
 
-    folds = []
-    for split, run in zip(splits, split_runs, strict=True):
-        test = data.build(split["test"], evaluate=True)
-        probs = probe.activate(run.model.logits(test.x)[0]).cpu().numpy()
-        folds.append(
-            fold_result(
-                split["test"],
-                probe.evaluate(probs, test, probe.scores, run.postprocessing),
-                epochs=run.epochs,
-                best_epoch=run.best_epoch,
-                validation_score=run.validation_score,
-                postprocessing=run.postprocessing if task.is_event else None,
+    per_seed = []
+    for runs in seed_runs:
+        folds, replicates = [], []
+        for split, run in zip(splits, runs, strict=True):
+            test = data.build(split["test"], evaluate=True)
+            probs = probe.activate(run.model.logits(test.x)[0]).cpu().numpy()
+            folds.append(
+                fold_result(
+                    split["test"],
+                    probe.evaluate(probs, test, probe.scores, run.postprocessing),
+                    epochs=run.epochs,
+                    best_epoch=run.best_epoch,
+                    validation_score=run.validation_score,
+                    postprocessing=run.postprocessing if task.is_event else None,
+                )
             )
-        )
-        if progress:
-            print(f"{task.name} test {split['test']}: {folds[-1]['metrics']}", file=sys.stderr)
-    return engine_result(
+            if bootstrap:
+                n = len(test.files) if task.is_event else test.x.shape[0]
+                resamples = clip_resamples(n, bootstrap, f"{emb_dir.name}/{'+'.join(split['test'])}")
+                replicates.append(probe.replicates(probs, test, run.postprocessing, resamples))
+            if progress:
+                print(f"{task.name} test {split['test']}: {folds[-1]['metrics']}", file=sys.stderr)
+        per_seed.append((folds, replicates))
+    result = engine_result(
         task.name,
         "native",
         seed,
-        folds,
+        per_seed[0][0],
         dict(best_conf),
         grid_points=len(points),
         postprocessing=best_run.postprocessing if task.is_event else None,
     )
+    return with_seeds(result, seeds, per_seed)

@@ -83,6 +83,29 @@ class Objective:
         y = data.y.cpu().numpy()
         return {str(s): primary_value(s(probs, y)) for s in scores}
 
+    def replicates(self, probs: np.ndarray, data: Split, post: dict | None, resamples: np.ndarray) -> dict:
+        """{score name: [its value on each resample]}: `resamples` [B, n] index the test clips
+        (rows of a scene task; files of an event task, in `data.files` order). Scene scores are
+        heareval's functions on the resampled rows. Event scores count per file with heareval's
+        own sed_eval metric, then sum the counts of each resample and let sed_eval compute the
+        overall score from them, as heareval's loop over files does (a resample may hold a file
+        twice, which heareval's per-file dict cannot)."""
+        if not self.task.is_event:
+            y = data.y.cpu().numpy()
+            with np.errstate(all="ignore"):
+                return {str(s): [primary_value(s(probs[idx], y[idx])) for idx in resamples] for s in self.scores}
+        events = self.events(probs, data, post)
+        files = list(data.files)
+        out = {}
+        for score in self.scores:
+            counts = [event_counts(score, {f: events[f]}, {f: data.targets.get(f, [])}) for f in files]
+            keys = sorted(counts[0]) if counts else []
+            table = np.array([[c[k] for k in keys] for c in counts], dtype=np.float64)
+            out[str(score)] = [
+                event_score(score, dict(zip(keys, table[idx].sum(axis=0), strict=True))) for idx in resamples
+            ]
+        return out
+
     def best_postprocessing(self, probs: np.ndarray, data: Split) -> tuple[dict, float]:
         """heareval's validation choice: the point with the best primary score (NaN as 0;
         ties go to the larger point, as its reverse sort of (score, point) tuples)."""
@@ -108,6 +131,36 @@ class Objective:
             probs = self.activate(logits).cpu().numpy()
             value = primary_value(self.scores[0](probs, valid.y.cpu().numpy()))
         return float(np.float32(value)), post
+
+
+def _sed_eval_metrics(score):
+    """A fresh sed_eval metrics object of a heareval event score, as its _compute builds it."""
+    return score.score_class(event_label_list=list(score.label_to_idx.keys()), **score.params)
+
+
+def event_counts(score, predictions: dict, targets: dict) -> dict[str, float]:
+    """sed_eval's overall counts (Ntp, Nsys, Nref, ... ) of a heareval event score on the files
+    of `predictions`, evaluated file by file as heareval's `_compute` does."""
+    metrics = _sed_eval_metrics(score)
+    reference = score.sed_eval_event_container(targets)
+    estimated = score.sed_eval_event_container(predictions)
+    for filename in predictions:
+        metrics.evaluate(
+            reference_event_list=reference.filter(filename=filename),
+            estimated_event_list=estimated.filter(filename=filename),
+        )
+    return {k: float(v) for k, v in metrics.overall.items()}
+
+
+def event_score(score, counts: dict[str, float]) -> float:
+    """A heareval event score's primary value from sed_eval overall counts (event_counts,
+    summed over files): sed_eval's own overall formulas, read out as heareval reads them."""
+    from collections import ChainMap
+
+    metrics = _sed_eval_metrics(score)
+    metrics.overall = dict(counts)
+    overall = dict(ChainMap(*metrics.results_overall_metrics().values()))
+    return float(overall[score.scores[0]])
 
 
 def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = False) -> tuple[Objective, Embeddings]:

@@ -161,3 +161,34 @@ def engine_result(
     if postprocessing is not None:
         result["postprocessing"] = postprocessing
     return result
+
+
+def with_seeds(result: dict, seeds: list[int], per_seed: list[tuple[list[dict], list[dict]]]) -> dict:
+    """An engine_result over several probe seeds. `per_seed`: each seed's (folds, replicates),
+    replicates a list per fold of {metric: [value on each clip resample]} (empty: none). Adds
+    "seeds" and "per_seed" ([{"seed", "metrics" (mean over folds), "replicates" (mean over
+    folds of each resample)}]) and makes "metrics" the mean over seeds (NaN skipped, as over
+    folds); a run of one seed without replicates is returned unchanged."""
+    import numpy as np
+    import pandas as pd
+
+    if len(seeds) != len(per_seed):
+        raise ValueError(f"{len(seeds)} seeds, {len(per_seed)} results")
+    if len(seeds) == 1 and not per_seed[0][1]:
+        return result
+    entries = []
+    for seed, (folds, replicates) in zip(seeds, per_seed, strict=True):
+        table = pd.DataFrame([f["metrics"] for f in folds])
+        entry: dict = {"seed": seed, "metrics": {m: float(table[m].mean()) for m in table}}
+        if replicates:
+            with np.errstate(all="ignore"):
+                entry["replicates"] = {
+                    m: [round(float(v), 6) for v in np.nanmean([r[m] for r in replicates], axis=0)]
+                    for m in replicates[0]
+                }
+        entries.append(entry)
+    means = pd.DataFrame([e["metrics"] for e in entries])
+    result["metrics"] = {m: float(means[m].mean()) for m in means}
+    result["seeds"] = list(seeds)
+    result["per_seed"] = entries
+    return result
