@@ -346,6 +346,9 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "Δ": r"$\Delta$",
+    "−": "$-$",
+    "±": r"$\pm$",
 }
 
 
@@ -375,7 +378,7 @@ def to_latex(table: Table) -> str:
                 if style == "second"
                 else number
             )
-            rest = rest.replace("(-", "($-$").replace("–", "--")
+            rest = rest.replace("(-", "($-$").replace("–", "--").replace(" ± ", r" $\pm$ ")
             cells.append(number + rest)
         label = f"{latex_escape(row.metric)} {arrows[higher_is_better(row.metric)]}"
         body.append(" & ".join([latex_escape(row.task), label] + cells) + r" \\")
