@@ -60,8 +60,11 @@ def test_without_seed_spread_the_interval_is_narrower_and_seeds_widen_it():
     both = stats.interval(right.mean(axis=1), right[:, resamples].mean(axis=2))
     clips = stats.interval([right.mean()], right.mean(axis=0)[None, resamples].mean(axis=2))
     assert both["se"] > clips["se"] > 0 and both["df"] is not None and clips["df"] is None
-    assert stats.interval([0.5], None)["se"] == 0.0  # one seed, no resamples: nothing to add
-    assert stats.interval([0.5, float("nan")], None)["mean"] is None  # an undefined value leaves it undefined
+    assert stats.interval([0.5], None)["low"] is None  # one seed, no resamples: no interval
+    partial = stats.interval([0.5, float("nan"), 0.7], [[0.4, 0.6], [np.nan, np.nan], [0.6, 0.8]])
+    assert (
+        partial["mean"] == pytest.approx(0.6) and partial["seeds"] == 2
+    )  # an undefined seed is left out, as in the mean
 
 
 @pytest.mark.parametrize(("shift", "expected"), [(0.0, "null"), (1.2, "planted")])

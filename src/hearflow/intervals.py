@@ -40,8 +40,6 @@ def cell_interval(scores: dict, metric: str) -> dict:
     """hearflow.stats.interval of one metric of a scores.json; no interval (None fields) for
     one seed without clip resamples."""
     values, reps = cell_samples(scores, metric)
-    if len(values) == 1 and reps is None:
-        return {"mean": values[0], "std": None, "se": None, "low": None, "high": None, "seeds": 1, "df": None}
     return interval(_finite(values), reps)
 
 

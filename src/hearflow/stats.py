@@ -12,7 +12,8 @@ the mean over seeds. Two things make it noisy, and the interval holds both:
   and configuration of a task and fold, so that differences are paired). The clip part of the
   standard error is the std over resamples of the seed mean, `se_clip`;
 - the training (initialisation, dropout, batch order): `se_seed = s / sqrt(S)`, s the sample
-  std of the S per-seed scores (nothing is known of it with one seed: 0).
+  std of the S per-seed scores (nothing is known of it with one seed: 0; with one seed and no
+  resamples the cell has no interval).
 
 The interval is `mean ± t(0.975, nu) * sqrt(se_clip² + se_seed²)`, nu the Welch-Satterthwaite
 degrees of freedom of that sum (S - 1 for the seed part, the clip part taken as known), so a
@@ -53,20 +54,25 @@ def _t(df: float) -> float:
 def interval(values, replicates=None) -> dict:
     """{"mean", "std" (over seeds), "se", "low", "high", "seeds", "df"} of one cell: `values`
     [S] per-seed scores, `replicates` [S, B] the same scores on B clip resamples (None or empty:
-    no clip part). NaN values (a metric undefined on a split) leave the cell undefined."""
+    no clip part). A seed whose score is undefined (NaN: e.g. no event predicted) is left out,
+    as the mean over seeds leaves it out; "seeds" counts the others."""
     v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v)
+    v = v[keep]
     s = len(v)
-    if s == 0 or not np.all(np.isfinite(v)):
-        return {"mean": None, "std": None, "se": None, "low": None, "high": None, "seeds": s, "df": None}
+    if s == 0:
+        return {"mean": None, "std": None, "se": None, "low": None, "high": None, "seeds": 0, "df": None}
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if s > 1 else 0.0
     var_seed = std**2 / s
     var_clip = 0.0
     if replicates is not None and np.size(replicates):
-        reps = np.asarray(replicates, dtype=np.float64).reshape(s, -1)
+        reps = np.asarray(replicates, dtype=np.float64).reshape(len(keep), -1)[keep]
         seed_means = reps.mean(axis=0)
         seed_means = seed_means[np.isfinite(seed_means)]
         var_clip = float(seed_means.var(ddof=1)) if len(seed_means) > 1 else 0.0
+    if s == 1 and (replicates is None or not np.size(replicates)):  # nothing is known of the noise
+        return {"mean": mean, "std": None, "se": None, "low": None, "high": None, "seeds": 1, "df": None}
     total = var_seed + var_clip
     df = math.inf if s == 1 or var_seed == 0 else total**2 / (var_seed**2 / (s - 1))
     half = _t(df) * math.sqrt(total)
@@ -92,7 +98,7 @@ def paired(a_values, a_replicates, b_values, b_replicates) -> dict:
         ra, rb = np.asarray(a_replicates, dtype=np.float64), np.asarray(b_replicates, dtype=np.float64)
         if ra.shape == rb.shape:
             reps = rb - ra
-    out = interval(b - a, reps)
+    out = interval(b - a, reps)  # a seed undefined on either side is left out
     out["significant"] = out["low"] is not None and (out["low"] > 0 or out["high"] < 0)
     return out
 
