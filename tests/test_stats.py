@@ -39,15 +39,15 @@ def _true_accuracy(seed_sd: float) -> float:
 @pytest.mark.parametrize(("seeds", "seed_sd"), [(5, SEED_SD), (3, SEED_SD), (1, 0.0)])
 def test_intervals_cover_the_true_value_at_the_stated_rate(seeds, seed_sd):
     """1000 simulated runs (a fresh test set of 120 clips and fresh seeds each): the 95% interval
-    of the seed mean, from 200 clip resamples and the seeds' spread, holds the true accuracy in
-    95% of them (within 3 standard errors of a binomial rate plus 1 point; measured 0.936 with 5
-    seeds, 0.920 with 3: two degrees of freedom for a skewed seed spread undercover a little).
-    With one seed (and no seed noise) the clip part alone: 0.958."""
+    of the seed mean, from 100 clip resamples and the seeds' spread, holds the true accuracy in
+    95% of them (within 3 standard errors of a binomial rate plus 1 point; measured 0.935 with 5
+    seeds, 0.923 with 3: two degrees of freedom for a skewed seed spread undercover a little).
+    With one seed (and no seed noise) the clip part alone: 0.954."""
     rng = np.random.default_rng(seeds)
     truth, runs, hits = _true_accuracy(seed_sd), 1000, 0
     for r in range(runs):
         right, _ = _draw(rng, 120, seeds, seed_sd=seed_sd)
-        resamples = stats.clip_resamples(120, 200, f"coverage/{r}")
+        resamples = stats.clip_resamples(120, 100, f"coverage/{r}")
         cell = stats.interval(right.mean(axis=1), right[:, resamples].mean(axis=2))
         hits += cell["low"] <= truth <= cell["high"]
     rate, se = hits / runs, math.sqrt(0.95 * 0.05 / runs)
@@ -57,7 +57,7 @@ def test_intervals_cover_the_true_value_at_the_stated_rate(seeds, seed_sd):
 def test_without_seed_spread_the_interval_is_narrower_and_seeds_widen_it():
     rng = np.random.default_rng(0)
     right, _ = _draw(rng, 120, 5)
-    resamples = stats.clip_resamples(120, 200, "widen")
+    resamples = stats.clip_resamples(120, 100, "widen")
     both = stats.interval(right.mean(axis=1), right[:, resamples].mean(axis=2))
     clips = stats.interval([right.mean()], right.mean(axis=0)[None, resamples].mean(axis=2))
     assert both["se"] > clips["se"] > 0 and both["df"] is not None and clips["df"] is None
@@ -78,7 +78,7 @@ def test_the_paired_test_flags_a_planted_difference_and_not_a_null_one(shift, ex
     for r in range(500):
         base, z = _draw(rng, 120, 5)
         variant, _ = _draw(rng, 120, 5, shift=shift, z=z)
-        resamples = stats.clip_resamples(120, 200, f"paired/{r}")
+        resamples = stats.clip_resamples(120, 100, f"paired/{r}")
         diff = stats.paired(
             base.mean(axis=1), base[:, resamples].mean(axis=2), variant.mean(axis=1), variant[:, resamples].mean(axis=2)
         )
