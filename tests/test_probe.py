@@ -706,7 +706,7 @@ def test_resampled_scores_are_heareval_scores_on_the_resampled_clips(tmp_path):
     from heareval.score import available_scores
 
     from hearflow.probe.objective import prepare
-    from hearflow.stats import clip_resamples
+    from hearflow.probe.resamples import clip_resamples
 
     emb = scene_task(
         tmp_path / "blobs",

@@ -62,7 +62,6 @@ ALLOWED = {
         "scripts/probe_layers.py",
         "src/hearflow/probe*.py",
         "src/hearflow/heareval_launch.py",
-        "src/hearflow/stats.py",  # the clip resamples behind the intervals
     ],
     # demo.py: the demo tasks' facts (category, metrics) where a catalog gives the real tasks'
     # (importing it imports demo_signals, its clip makers)

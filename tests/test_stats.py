@@ -17,6 +17,7 @@ from scipy.stats import norm
 
 from hearflow import stats
 from hearflow.intervals import cell_interval, collect_intervals, paired_interval
+from hearflow.probe.resamples import clip_resamples
 from tests.conftest import ROOT
 
 MU, SEED_SD, NOISE_SD = 0.6, 0.35, 0.2  # latent logit: clip difficulty N(0, 1), a seed's shift, per-run noise
@@ -47,7 +48,7 @@ def test_intervals_cover_the_true_value_at_the_stated_rate(seeds, seed_sd):
     truth, runs, hits = _true_accuracy(seed_sd), 1000, 0
     for r in range(runs):
         right, _ = _draw(rng, 120, seeds, seed_sd=seed_sd)
-        resamples = stats.clip_resamples(120, 100, f"coverage/{r}")
+        resamples = clip_resamples(120, 100, f"coverage/{r}")
         cell = stats.interval(right.mean(axis=1), right[:, resamples].mean(axis=2))
         hits += cell["low"] <= truth <= cell["high"]
     rate, se = hits / runs, math.sqrt(0.95 * 0.05 / runs)
@@ -57,15 +58,15 @@ def test_intervals_cover_the_true_value_at_the_stated_rate(seeds, seed_sd):
 def test_without_seed_spread_the_interval_is_narrower_and_seeds_widen_it():
     rng = np.random.default_rng(0)
     right, _ = _draw(rng, 120, 5)
-    resamples = stats.clip_resamples(120, 100, "widen")
+    resamples = clip_resamples(120, 100, "widen")
     both = stats.interval(right.mean(axis=1), right[:, resamples].mean(axis=2))
     clips = stats.interval([right.mean()], right.mean(axis=0)[None, resamples].mean(axis=2))
     assert both["se"] > clips["se"] > 0 and both["df"] is not None and clips["df"] is None
     assert stats.interval([0.5], None)["low"] is None  # one seed, no resamples: no interval
     partial = stats.interval([0.5, float("nan"), 0.7], [[0.4, 0.6], [np.nan, np.nan], [0.6, 0.8]])
-    assert (
-        partial["mean"] == pytest.approx(0.6) and partial["seeds"] == 2
-    )  # an undefined seed is left out, as in the mean
+    # an undefined seed is left out, as in the mean; d' at AUC 1 (infinite) leaves no value, as metrics.json
+    assert partial["mean"] == pytest.approx(0.6) and partial["seeds"] == 2
+    assert stats.interval([1.2, float("inf"), 0.9], None)["mean"] is None
 
 
 @pytest.mark.parametrize(("shift", "expected"), [(0.0, "null"), (1.2, "planted")])
@@ -78,7 +79,7 @@ def test_the_paired_test_flags_a_planted_difference_and_not_a_null_one(shift, ex
     for r in range(500):
         base, z = _draw(rng, 120, 5)
         variant, _ = _draw(rng, 120, 5, shift=shift, z=z)
-        resamples = stats.clip_resamples(120, 100, f"paired/{r}")
+        resamples = clip_resamples(120, 100, f"paired/{r}")
         diff = stats.paired(
             base.mean(axis=1), base[:, resamples].mean(axis=2), variant.mean(axis=1), variant[:, resamples].mean(axis=2)
         )
@@ -90,9 +91,9 @@ def test_the_paired_test_flags_a_planted_difference_and_not_a_null_one(shift, ex
 
 
 def test_resamples_are_the_same_for_every_configuration_of_a_task():
-    a = stats.clip_resamples(60, 50, "demo_tones-v1-full/test")
-    assert np.array_equal(a, stats.clip_resamples(60, 50, "demo_tones-v1-full/test"))
-    assert not np.array_equal(a, stats.clip_resamples(60, 50, "demo_tones-v1-full/fold01"))
+    a = clip_resamples(60, 50, "demo_tones-v1-full/test")
+    assert np.array_equal(a, clip_resamples(60, 50, "demo_tones-v1-full/test"))
+    assert not np.array_equal(a, clip_resamples(60, 50, "demo_tones-v1-full/fold01"))
     assert a.min() >= 0 and a.max() < 60 and a.shape == (50, 60)
 
 

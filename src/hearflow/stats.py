@@ -8,7 +8,7 @@ A cell (configuration x task x metric) is scored by S probe seeds on one test se
 the mean over seeds. Two things make it noisy, and the interval holds both:
 
 - the test clips, a finite sample of the task's clips: each seed's scores are recomputed on B
-  bootstrap resamples of the test clips (`clip_resamples`: the same resamples for every seed
+  bootstrap resamples of the test clips (hearflow.probe.resamples: the same resamples for every seed
   and configuration of a task and fold, so that differences are paired). The clip part of the
   standard error is the std over resamples of the seed mean, `se_clip`;
 - the training (initialisation, dropout, batch order): `se_seed = s / sqrt(S)`, s the sample
@@ -27,20 +27,11 @@ tests/test_stats.py checks the stated coverage on a synthetic problem with known
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 
 LEVEL = 0.95
-
-
-def clip_resamples(n: int, replicates: int, key: str) -> np.ndarray:
-    """[replicates, n] indices of bootstrap resamples of n test clips, the same for every call
-    with the same `key` (a task and its test splits): every seed and configuration of a task is
-    scored on the same resamples."""
-    seed = int.from_bytes(hashlib.sha256(f"{key}/{n}".encode()).digest()[:8], "little")
-    return np.random.default_rng(seed).integers(0, n, size=(replicates, n))
 
 
 def _t(df: float) -> float:
@@ -55,13 +46,14 @@ def interval(values, replicates=None) -> dict:
     """{"mean", "std" (over seeds), "se", "low", "high", "seeds", "df"} of one cell: `values`
     [S] per-seed scores, `replicates` [S, B] the same scores on B clip resamples (None or empty:
     no clip part). A seed whose score is undefined (NaN: e.g. no event predicted) is left out,
-    as the mean over seeds leaves it out; "seeds" counts the others."""
+    as the mean over seeds leaves it out; "seeds" counts the others. An infinite score (d' at
+    AUC 1) leaves the cell without a value, as metrics.json does."""
     v = np.asarray(values, dtype=np.float64)
-    keep = np.isfinite(v)
+    keep = ~np.isnan(v)
     v = v[keep]
     s = len(v)
-    if s == 0:
-        return {"mean": None, "std": None, "se": None, "low": None, "high": None, "seeds": 0, "df": None}
+    if s == 0 or np.isinf(v).any():  # nothing defined, or a score at its limit (d' of a perfect split)
+        return {"mean": None, "std": None, "se": None, "low": None, "high": None, "seeds": s, "df": None}
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if s > 1 else 0.0
     var_seed = std**2 / s

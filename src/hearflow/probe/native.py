@@ -59,10 +59,10 @@ from hearflow.probe.protocol import (
     task_grid,
     with_seeds,
 )
+from hearflow.probe.resamples import clip_resamples
 from hearflow.probe.schedule import can_fork, run_jobs
 from hearflow.probe.stacked import STACK_KEYS, StackedMLP, member_seeds
 from hearflow.probe.train import Run, train_stack
-from hearflow.stats import clip_resamples
 
 
 class _Trainer:
@@ -211,7 +211,7 @@ def probe_task(
     randomness at the chosen hyper-parameters. `metrics` is then the mean over seeds and
     `per_seed` holds each seed's metrics; the first seed's folds, choice and validation are
     reported as before (a one-seed run is unchanged). `bootstrap` B > 0 also scores each
-    seed's test predictions on B resamples of the test clips (hearflow.stats.clip_resamples:
+    seed's test predictions on B resamples of the test clips (hearflow.probe.resamples:
     the same resamples for every configuration of the task): `per_seed[i]["replicates"]`
     {metric: [B values, the mean over folds]} for the intervals of hearflow.stats.
 
