@@ -113,6 +113,29 @@ def _tolerance(test_clips: int) -> float:
     return max(0.02, 3.0 / test_clips)
 
 
+def _pinned_engine(engine: str, emb, **kwargs) -> dict:
+    """benchmarks.probe_compare.run_engine in a process of its own under the reproducible
+    numerics pins (hearflow.numerics: AVX2 kernels, fixed threads), which the heareval runner it
+    starts inherits: where two grid points' validation scores tie up to rounding, which one is
+    kept depends on the CPU's kernels (on an AVX-512 machine the unpinned engines kept
+    different mixtures points), so both engines compute with the kernels of every machine."""
+    import sys
+
+    from hearflow import numerics
+
+    code = (
+        "import json, sys; from pathlib import Path; from benchmarks.probe_compare import run_engine; "
+        "kw = json.loads(sys.argv[3]); print(json.dumps(run_engine(sys.argv[1], Path(sys.argv[2]), **kw)))"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    env.update(numerics.environment({"mode": "reproducible", "threads": 2}))
+    res = subprocess.run(
+        [sys.executable, "-c", code, engine, str(emb), json.dumps(kwargs)], capture_output=True, text=True, env=env
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python):
     """heareval's runner with its own default grid (8 points: hidden 1024, up to 500 epochs)
     against the native engine with the same grid, drawing the RNG as heareval (rng
@@ -121,7 +144,7 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     epochs can differ by a few where the validation curve is flat, and are reported)."""
     import time
 
-    from benchmarks.probe_compare import demo_embeddings, run_engine
+    from benchmarks.probe_compare import demo_embeddings
     from hearflow import hear
     from hearflow.demo import DEMO_TASKS
 
@@ -138,9 +161,9 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     for task, emb in dirs.items():
         common = {"grid": None, "max_grid_points": 8, "seed": 42, "device": "cpu"}
         t0 = time.time()
-        native = run_engine("native", emb, rng="heareval", **common)
+        native = _pinned_engine("native", emb, rng="heareval", **common)
         t1 = time.time()
-        kit = run_engine("heareval", emb, heareval_python=heareval_python, **common)
+        kit = _pinned_engine("heareval", emb, heareval_python=str(heareval_python), **common)
         t2 = time.time()
         clips = min(len(hear.read_target_labels(emb, s)) for s in hear.Task.load(emb).splits)
         tol = _tolerance(clips)
