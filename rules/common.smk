@@ -1,5 +1,6 @@
 import os
 import re
+import sys
 from pathlib import Path
 
 from hearflow.config import make_plan, validate_params
@@ -24,16 +25,19 @@ PLAN = make_plan(config)
 if workflow.is_main_process:
     settle_mtimes(Path.cwd())
 LOCAL_MIRROR = "://" not in PLAN.mirror
+# hear2021-sim: download jobs fetch the local mirror folder over HTTP (hearflow.mirror)
+SERVE_MIRROR = LOCAL_MIRROR and bool(config["suites"][PLAN.suite].get("serve", False))
 # Sample rates whose archives the suite's mirror has (suites.<suite>.archive_rates; 48 kHz,
 # the public one, always): a task folder at such a rate comes from its own archive (download,
 # extract); the other rates the models need are resampled from the 48 kHz folder.
 ARCHIVE_RATES = tuple(sorted(set(config["suites"][PLAN.suite].get("archive_rates", [ARCHIVE_RATE]))))
 RESAMPLED_RATES = tuple(r for r in PLAN.rates if r not in ARCHIVE_RATES)
-if PLAN.suite == "demo" and ARCHIVE_RATES != (ARCHIVE_RATE,):
+if PLAN.suite in ("demo", "hear2021-sim") and ARCHIVE_RATES != (ARCHIVE_RATE,):
     raise ValueError(
-        f"params: suites.demo.archive_rates: {list(ARCHIVE_RATES)}; the demo suite synthesises "
-        f"{ARCHIVE_RATE} Hz archives only (rule demo_archive), so it must be [{ARCHIVE_RATE}]"
+        f"params: suites.{PLAN.suite}.archive_rates: {list(ARCHIVE_RATES)}; the {PLAN.suite} suite synthesises "
+        f"{ARCHIVE_RATE} Hz archives only, so it must be [{ARCHIVE_RATE}]"
     )
+PYTHON = sys.executable  # the interpreter running Snakemake (shell rules call it)
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p
@@ -104,12 +108,24 @@ def lock_key(wildcards):
     name = archive_name(wildcards.task, int(wildcards.arate))
     if PLAN.suite == "demo":
         return f"{name} (seed={config['seed']}, scale={config['demo']['scale']})"
+    if PLAN.suite == "hear2021-sim":
+        sim = config["suites"][PLAN.suite]
+        return (
+            f"{name} (seed={config['seed']}, scale={sim['scale']}, min_clips={sim.get('min_clips', 4)}, "
+            f"max_seconds={sim.get('max_seconds')})"
+        )
     return name
 
 
+def sim_metadata(task):
+    """The real task_metadata.json a hear2021-sim task is built around (hearflow.sim)."""
+    return f"tests/fixtures/hear2021/{task}/task_metadata.json"
+
+
 def published_md5(wildcards):
-    """The catalog's published md5 (Beehive's): it is the 48 kHz archive's."""
-    if int(wildcards.arate) != ARCHIVE_RATE:
+    """The catalog's published md5 (Beehive's): it is the 48 kHz archive's (not the
+    synthesised stand-in's of hear2021-sim, checked against its own lock only)."""
+    if int(wildcards.arate) != ARCHIVE_RATE or PLAN.suite == "hear2021-sim":
         return None
     return PLAN.catalog.get(wildcards.task, {}).get("md5")
 

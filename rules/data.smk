@@ -1,4 +1,4 @@
-# Data phase: (demo synthesis) -> download + verify -> extract -> resample. A rate listed in
+# Data phase: (demo / hear2021-sim synthesis) -> download + verify -> extract -> resample. A rate listed in
 # suites.<suite>.archive_rates is downloaded and extracted from its own archive instead of
 # being resampled (wildcard `arate`: archive rates; `rate`: rates resampled from 48 kHz).
 if PLAN.suite == "demo":
@@ -20,6 +20,28 @@ if PLAN.suite == "demo":
             "../scripts/demo_archive.py"
 
 
+if PLAN.suite == "hear2021-sim":
+
+    rule sim_archive:
+        input:
+            catalog=config["suites"][PLAN.suite]["catalog"],
+            metadata=sim_metadata("{task}"),
+        output:
+            mirror_archive(PLAN.mirror, "{task}"),
+        params:
+            **settings("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds"),
+        threads: job_threads("sim_archive")
+        resources:
+            mem_mb=job_mem_mb("sim_archive"),
+            runtime=job_runtime("sim_archive"),
+        log:
+            "logs/sim_archive/{task}.log",
+        conda:
+            "../envs/data.yaml"
+        script:
+            "../scripts/sim_archive.py"
+
+
 rule download:
     input:
         mirror_file,
@@ -27,12 +49,17 @@ rule download:
         archive_file("{task}", "{arate}"),
     params:
         url=lambda w: archive_url(PLAN.mirror, w.task, int(w.arate)),
+        # a mirror folder served over HTTP from 127.0.0.1 by the job itself (hearflow.mirror)
+        serve=PLAN.mirror if SERVE_MIRROR else None,
+        **reads("suites.{suite}.serve", when={"suite": "hear2021-sim"}),
         lock=PLAN.checksums,
         lock_key=lock_key,
         md5=published_md5,
         # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
         **reads("suites.{suite}.archive_rates", "suites.{suite}.mirror", "suites.{suite}.catalog"),
         **reads("seed", "demo.scale", when={"suite": "demo"}),
+        **reads("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds",
+                when={"suite": "hear2021-sim"}),
     threads: job_threads("download")
     resources:
         mem_mb=job_mem_mb("download"),

@@ -1,19 +1,29 @@
-"""Fetch one task archive, verified against the committed checksum lock."""
+"""Fetch one task archive, verified against the committed checksum lock (a mirror folder with
+`serve`: over HTTP from a server on 127.0.0.1 that this job runs, hearflow.mirror)."""
 
+import contextlib
+import logging
+import os
 from pathlib import Path
 
-from hearflow.data import ChecksumLock, fetch
+from hearflow.data import ChecksumLock, archive_name, fetch
+from hearflow.mirror import serve
 from hearflow.smk import run
 
 
 def main(smk):
-    fetch(
-        smk.params.url,
-        Path(smk.output[0]),
-        lock=ChecksumLock(Path(smk.params.lock)),
-        lock_key=smk.params.lock_key,
-        expected_md5=smk.params.md5,
-    )
+    with serve(Path(smk.params.serve)) if smk.params.serve else contextlib.nullcontext() as base:
+        url = f"{base}/{archive_name(smk.wildcards.task, smk.wildcards.arate)}" if base else smk.params.url
+        logging.getLogger("hearflow").info("fetching %s", url)
+        fetch(
+            url,
+            Path(smk.output[0]),
+            lock=ChecksumLock(Path(smk.params.lock)),
+            lock_key=smk.params.lock_key,
+            expected_md5=smk.params.md5,
+            # attempts after a dropped connection, each resuming where the last stopped (README)
+            retries=int(os.environ.get("HEARFLOW_DOWNLOAD_RETRIES", 5)),
+        )
 
 
 run(snakemake, main)  # noqa: F821

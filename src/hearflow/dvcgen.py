@@ -239,7 +239,8 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
     registry."""
     plan: Plan = make_plan(params)
     rules = rule_registry(root)
-    demo = plan.suite == "demo"
+    # suites whose archives a rule synthesises into the mirror folder first
+    synth = {"demo": "demo_archive", "hear2021-sim": "sim_archive"}.get(plan.suite)
     out: dict[str, list[Jobs]] = _UniqueStages()
 
     def phase(name: str) -> list[RuleSpec]:
@@ -259,8 +260,8 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
     groups = []
     for task in plan.tasks:
         w = {"wildcards": {"task": task}}
-        if demo:
-            groups.append(jobs(data["demo_archive"], [mirror_archive(plan.mirror, task)], **w))
+        if synth:
+            groups.append(jobs(data[synth], [mirror_archive(plan.mirror, task)], **w))
         for rate in direct:
             groups.append(jobs(data["download"], [archive_file(task, rate)], **w))
             groups.append(jobs(data["extract"], [task_dir(rate, task)], [archive_file(task, rate)], **w))

@@ -163,7 +163,7 @@ def _suites(lines: list[str], at: int, indent: int, where: str) -> tuple[str, ..
         return None
     for line in reversed(lines[:at]):
         if line.strip() and _indent(line) < indent:
-            m = re.fullmatch(r'\s*if PLAN\.suite == "(\w+)":\s*', line)
+            m = re.fullmatch(r'\s*if PLAN\.suite == "([\w-]+)":\s*', line)
             if not m:
                 raise ValueError(
                     f'{where}: a rule may be nested only in `if PLAN.suite == "<suite>":`, found {line.strip()!r}'
@@ -227,7 +227,7 @@ def rule_settings(params: dict, keys, named: dict, when: dict | None = None, *, 
     """The params a rule's `settings(...)` passes: {name: value}, the name being the key's last
     part or the keyword given; a key over wildcards gives a function of the job's wildcards.
     With `when` not holding, every value is None; `declare_only` (`reads(...)`) passes nothing
-    but still checks that the keys exist."""
+    but still checks that the keys exist (where `when` holds)."""
     names = [key.rsplit(".", 1)[-1] for key in keys] + list(named)
     if len(set(names)) != len(names):
         raise ValueError(f"rule params: two keys would pass the same name in {names}; name one (settings(name=key))")
@@ -236,7 +236,8 @@ def rule_settings(params: dict, keys, named: dict, when: dict | None = None, *, 
     out = {}
     for name, key in entries.items():
         wild = [f for f in _fields(key) if f != "suite"]
-        if key != ALL_KEYS and not wild and not has_setting(params, key.format(suite=params["suite"])):
+        # a key under a `when` that does not hold is not read (it may exist in one suite only)
+        if key != ALL_KEYS and not wild and holds and not has_setting(params, key.format(suite=params["suite"])):
             raise KeyError(f"rule params: {key!r} is no params.yaml key of suite {params['suite']!r}")
         if declare_only:
             continue

@@ -96,11 +96,12 @@ def vocabulary(metadata: dict, size: int) -> list[str]:
     if size < 2:
         raise ValueError(f"a task needs at least 2 labels, got {size}")
     if any(m in PITCH_METRICS for m in metadata["evaluation"]):
-        low = int(metadata.get("pitch_range_min", 21))
-        start = min(max(60, low), int(metadata.get("pitch_range_max", 108)) - 5 * (size - 1))
-        if start < low:
-            raise ValueError(f"{size} pitches 5 semitones apart do not fit the task's pitch range")
-        return [str(start + 5 * i) for i in range(size)]
+        low, high = int(metadata.get("pitch_range_min", 21)), int(metadata.get("pitch_range_max", 108))
+        step = min(5, (high - low) // (size - 1))  # 5 semitones apart, closer when many (88: every key)
+        if step < 1:
+            raise ValueError(f"{size} pitches do not fit the task's pitch range {low}..{high}")
+        start = max(low, min(60, high - step * (size - 1)))
+        return [str(start + step * i) for i in range(size)]
     return [f"label_{i}" for i in range(size)]
 
 
@@ -137,15 +138,40 @@ def _durations(durations: float | Sequence[float], count: int) -> list[float]:
     return [seq[i % len(seq)] for i in range(count)]
 
 
-def min_clips(metadata: dict, vocabulary_size: int) -> int:
-    """Fewest clips per split that hold every class as described above."""
-    return vocabulary_size if metadata["embedding_type"] == "event" else 2 * vocabulary_size
+def min_clips(metadata: dict, vocabulary_size: int, *, cover: bool = True, events_per_clip: int | None = None) -> int:
+    """Fewest clips per split that hold every class as described above (1 with cover=False:
+    a split then need not hold every class)."""
+    if not cover:
+        return 1
+    if metadata["embedding_type"] == "event":
+        return -(-vocabulary_size // (events_per_clip or 1)) if events_per_clip else vocabulary_size
+    return 2 * vocabulary_size
 
 
 def default_clips(metadata: dict, vocabulary_size: int) -> int:
     """Clips per split when none are given: the minimum, plus K clean clips for scene tasks."""
     extra = 0 if metadata["embedding_type"] == "event" else vocabulary_size
     return min_clips(metadata, vocabulary_size) + extra
+
+
+def _scattered_events(
+    vocab: list[str], first: int, n: int, duration: float, noise: np.ndarray, rng: np.random.Generator, rate: int
+) -> tuple[list[dict], bytes]:
+    """One event clip of `n` events (classes first, first+1, ... in turn), each 250-600 ms long
+    (HEAR drops events under 250 ms) at a random onset; events may overlap, as notes do."""
+    dur_ms = 1000.0 * duration
+    if dur_ms < 250:
+        raise ValueError(f"a {dur_ms:.0f} ms clip cannot hold a 250 ms event")
+    audio, events = noise, []
+    for j in range(n):
+        c = (first + j) % len(vocab)
+        length = min(dur_ms, rng.uniform(250.0, 600.0))
+        start = rng.uniform(0.0, dur_ms - length)
+        s, e = round(start * rate / 1000), min(len(audio), round((start + length) * rate / 1000))
+        audio[s:e] += 0.5 * _tone(rng, _class_hz(vocab, c), s / rate, e - s, rate)
+        events.append({"label": vocab[c], "start": round(start, 3), "end": round(start + length, 3)})
+    events.sort(key=lambda ev: (ev["start"], ev["label"]))
+    return events, _wav_bytes(audio / max(1.0, np.max(np.abs(audio))), rate)
 
 
 def _split_clips(
@@ -156,6 +182,8 @@ def _split_clips(
     durations: list[float],
     rng: np.random.Generator,
     rate: int,
+    cover: bool = True,
+    events_per_clip: int | None = None,
 ) -> tuple[dict, dict[str, bytes]]:
     """({file: labels}, {file: wav bytes}) of one split. Labels and random draws do not
     depend on `rate`: archives of one task at several rates hold the same sounds."""
@@ -167,6 +195,11 @@ def _split_clips(
         name = f"{split}_{i:04d}.wav"
         n = max(1, round(durations[i] * rate))
         noise = 0.02 * np.random.default_rng(rng.integers(2**63)).standard_normal(n)
+        if event and events_per_clip:
+            labels[name], wavs[name] = _scattered_events(
+                vocab, i * events_per_clip, events_per_clip, durations[i], noise, rng, rate
+            )
+            continue
         if event:
             a, b = i % k, (i + 1) % k
             dur_ms = 1000.0 * durations[i]
@@ -183,7 +216,10 @@ def _split_clips(
             ]
             wavs[name] = _wav_bytes(audio, rate)
             continue
-        if i < 2 * k:  # one clip per class, then its twin (same audio, next class)
+        if not cover:  # classes in turn, no twins: a split need not hold every class
+            classes = [i % k, (i + 1) % k] if multilabel else [i % k]
+            names = [vocab[c] for c in classes]
+        elif i < 2 * k:  # one clip per class, then its twin (same audio, next class)
             c = i // 2
             names = [vocab[c]] if i % 2 == 0 else [vocab[(c + 1) % k]]
             if i % 2 == 1:
@@ -196,7 +232,7 @@ def _split_clips(
             names = [vocab[c] for c in classes]
         audio = noise + sum(0.5 * _tone(rng, _class_hz(vocab, c), 0.0, n, rate) for c in classes) / len(classes)
         labels[name], wavs[name] = names, _wav_bytes(audio, rate)
-        if i < 2 * k:
+        if cover and i < 2 * k:
             cache[classes[0]] = wavs[name]
     return labels, wavs
 
@@ -210,6 +246,8 @@ def task_files(
     durations: float | Sequence[float] = 1.0,
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
+    cover: bool = True,
+    events_per_clip: int | None = None,
 ) -> dict[str, bytes]:
     """Every file of the task directory, {relative path: bytes}, nothing written.
 
@@ -218,12 +256,16 @@ def task_files(
     split, or {split: n}; default `default_clips`, at least `min_clips`), `durations` in
     seconds (one value, or a sequence cycled over each split's clips), `seed` the random
     streams (one per split), `sample_rate` the audio's rate (its folder and its archive's
-    name; labels and sounds are the same at every rate).
+    name; labels and sounds are the same at every rate). `cover=False` drops the every-class
+    design (scene clips take the classes in turn, no twins: for tasks whose metrics need no
+    class in every split); `events_per_clip` scatters that many events over each event clip
+    (250-600 ms each, random onsets, classes in turn) instead of the default two.
     """
     meta, raw = _parse(metadata)
     _check(meta, name)
     vocab = vocabulary(meta, vocabulary_size)
-    floor, default = min_clips(meta, vocabulary_size), default_clips(meta, vocabulary_size)
+    floor = min_clips(meta, vocabulary_size, cover=cover, events_per_clip=events_per_clip)
+    default = max(floor, default_clips(meta, vocabulary_size))
     files = {"task_metadata.json": raw}
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
@@ -235,7 +277,9 @@ def task_files(
         if count < floor:
             raise ValueError(f"{name}/{split}: {count} clips cannot hold every class; at least {floor}")
         rng = np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(split.encode())])
-        labels, wavs = _split_clips(meta, vocab, split, count, _durations(durations, count), rng, int(sample_rate))
+        labels, wavs = _split_clips(
+            meta, vocab, split, count, _durations(durations, count), rng, int(sample_rate), cover, events_per_clip
+        )
         files[f"{split}.json"] = json.dumps(labels, indent=1, sort_keys=True).encode()
         files.update({f"{int(sample_rate)}/{split}/{f}": b for f, b in wavs.items()})
     return files

@@ -157,9 +157,30 @@ class PasstModel(torch.nn.Module):
         return (n_samples + 2 * (window // 2) - window) // hop + 1
 
 
+STANDIN_WEIGHTS = "passt-standin.pt"
+
+
+def save_standin(out_dir: Path, arch: dict, *, seed: int) -> Path:
+    """A seeded, randomly initialised PaSST-S layout of `arch` sizes as a checkpoint folder:
+    its state dict and STAND_IN.json (arch, seed); load_model(checkpoint=out_dir) reads it."""
+    import json
+
+    from hearflow.io import atomic_path
+
+    torch.manual_seed(seed)
+    with atomic_path(Path(out_dir)) as tmp:
+        tmp.mkdir(parents=True)
+        torch.save(build_network(dict(arch)).net.state_dict(), tmp / STANDIN_WEIGHTS)
+        note = {"stand_in": True, "note": "untrained stand-in, random weights", "arch": "passt", "sizes": arch}
+        (tmp / "STAND_IN.json").write_text(json.dumps({**note, "seed": seed}, indent=2) + "\n")
+    return Path(out_dir)
+
+
 def load_model(
     model_file_path: str = "",
     *,
+    checkpoint: str | None = None,
+    stand_in: bool = False,
     weights: str = DEFAULT_WEIGHTS,
     arch: str | dict = DEFAULT_ARCH,
     mode: str = "all",
@@ -173,8 +194,14 @@ def load_model(
     """PaSST with weights from `weights` (URL or file; `model_file_path` overrides it).
 
     `arch` and `mode` pick the network and the embedding ("all": logits + features); the
-    window and hop options are hear21passt's, in ms; `window_batch` bounds memory.
+    window and hop options are hear21passt's, in ms; `window_batch` bounds memory. A
+    `checkpoint` folder written by save_standin (a stand-in) gives both weights and arch.
     """
+    if checkpoint is not None:
+        import json
+
+        note = json.loads((Path(checkpoint) / "STAND_IN.json").read_text())
+        model_file_path, arch = str(Path(checkpoint) / STANDIN_WEIGHTS), note["sizes"]
     if mode not in MODES:
         raise ValueError(f"PaSST mode must be one of {list(MODES)}, got {mode!r}")
     if timestamp_hop_ms > 50:
@@ -198,7 +225,9 @@ def load_model(
         wrapper.net.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise MissingWeightsError(f"{source}: not PaSST weights for arch {arch!r}: {err}") from err
-    return PasstModel(wrapper, os.fspath(source), window_batch).to(default_device(device))
+    model = PasstModel(wrapper, os.fspath(source), window_batch)
+    model.stand_in = bool(stand_in)
+    return model.to(default_device(device))
 
 
 def example(name: str, folder: Path) -> dict:

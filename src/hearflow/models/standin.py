@@ -46,8 +46,18 @@ def build_standin(
     hidden_size: int = 32,
     num_hidden_layers: int = 4,
     conv_dim: int = 32,
+    embed_dim: int = 32,
+    depth: int = 2,
+    num_heads: int = 2,
 ) -> Path:
-    """Write a seeded, randomly initialised checkpoint folder (config + safetensors)."""
+    """Write a seeded, randomly initialised checkpoint folder: config + safetensors for
+    wav2vec2/HuBERT (hidden_size, num_hidden_layers, conv_dim), a PaSST-S layout's state dict
+    (`passt`: embed_dim, depth, num_heads; hearflow.models.passt.load_standin reads it)."""
+    if arch == "passt":
+        from hearflow.models.passt import save_standin
+
+        sizes = {"embed_dim": embed_dim, "depth": depth, "num_heads": num_heads}
+        return save_standin(Path(out_dir), sizes, seed=seed)
     from hearflow.models.ssl import standin_network
 
     net = standin_network(

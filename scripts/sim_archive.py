@@ -1,0 +1,18 @@
+"""Synthesise one hear2021-sim task in its real task's shape and pack it under its real archive name."""
+
+from pathlib import Path
+
+from hearflow.catalog import load_catalog
+from hearflow.sim import build_archive, task_shape
+from hearflow.smk import run
+
+
+def main(smk):
+    task, p = smk.wildcards.task, smk.params
+    shape = task_shape(
+        task, load_catalog(smk.input.catalog)[task], scale=p.scale, min_clips=p.min_clips, max_seconds=p.max_seconds
+    )
+    build_archive(task, Path(smk.output[0]), shape=shape, seed=p.seed)
+
+
+run(snakemake, main)  # noqa: F821 (injected by Snakemake)
