@@ -193,3 +193,29 @@ rule score_plot:
         "../envs/report.yaml"
     script:
         "../scripts/score_plot.py"
+
+
+# Resource plan (hearflow.plan): `snakemake plan` writes reports/plan/<suite>.{md,json} for
+# every suite with a task catalog (hear2021, hear2021-sim), whichever suite is active.
+PLANNED_SUITES = sorted(s for s, spec in config["suites"].items() if spec.get("catalog"))
+
+
+rule plan_suite:
+    input:
+        "params.yaml",
+        lambda w: config["suites"][w.suite]["catalog"],
+    output:
+        md="reports/plan/{suite}.md",
+        json="reports/plan/{suite}.json",
+    wildcard_constraints:
+        suite=_one_of(PLANNED_SUITES),
+    log:
+        "logs/plan/{suite}.log",
+    localrule: True
+    shell:
+        '"{PYTHON}" -m hearflow.plan --suite {wildcards.suite} --output {output.md} --json {output.json} > {log} 2>&1'
+
+
+rule plan:
+    input:
+        [f"reports/plan/{s}.md" for s in PLANNED_SUITES],

@@ -38,10 +38,15 @@ ALLOWED = {
     "data": [
         "rules/data.smk",
         "scripts/demo_archive.py",
+        "scripts/sim_archive.py",
         "scripts/download.py",
         "scripts/extract.py",
         "scripts/resample.py",
         "src/hearflow/data.py",
+        "src/hearflow/mirror.py",
+        "src/hearflow/sim.py",
+        "src/hearflow/simtask.py",
+        "src/hearflow/catalog.py",
         "src/hearflow/demo.py",
         "src/hearflow/demo_signals.py",
         "src/hearflow/audio.py",
@@ -166,7 +171,8 @@ def test_registries_and_the_dvc_yaml_generator_import_no_torch():
 def test_rule_registry_has_every_rule_snakemake_knows():
     """Names from the registry's parse of the rule files equal `snakemake --list-rules`; every
     script exists; each rule's phase is its rule file."""
-    listed = _snakemake(ROOT, "--list-rules").stdout.split()
+    listed = _snakemake(ROOT, "--list-rules").stdout.split()  # the demo's, and the sim's own rule
+    listed += _snakemake(ROOT, "--list-rules", "--config", "suite=hear2021-sim").stdout.split()
     rules = rule_registry()
     assert set(rules) == set(listed) - {"all"}
     for rule in rules.values():
@@ -174,14 +180,15 @@ def test_rule_registry_has_every_rule_snakemake_knows():
         assert rule.script is None or (ROOT / rule.script).is_file(), rule.name
     assert rules["probe"].script == "scripts/probe.py" and rules["embed"].sizing == "embed"
     assert rules["demo_archive"].suites == ("demo",) and rules["download"].suites is None
+    assert rules["sim_archive"].suites == ("hear2021-sim",)
 
 
 def test_every_key_a_rule_reads_exists():
-    """Each key template of a rule entry names a params key for some job of the demo or the
-    hear2021 plan (a typo would silently leave stages without that param, since a key a job
+    """Each key template of a rule entry names a params key for some job of the demo, the
+    hear2021 or the hear2021-sim plan (a typo would silently leave stages without that param, since a key a job
     lacks, such as a real model's `standin`, is left out; `settings` checks plain keys itself)."""
     found: dict[tuple[str, str], bool] = {}
-    for suite in ("demo", "hear2021"):
+    for suite in ("demo", "hear2021", "hear2021-sim"):
         params = load_params(ROOT / "params.yaml", {"suite": suite})
         plan = make_plan(params)
         values = {"model": list(plan.models), "cfg": list(plan.configs), "task": list(plan.tasks)}
