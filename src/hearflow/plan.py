@@ -318,13 +318,19 @@ def _cache_type(root: Path) -> str:
     return "copy"
 
 
+def throughput(m: ModelFacts, gpu: dict) -> float | None:
+    """Audio seconds per GPU second: measured (audio_seconds_per_gpu_second), else the FLOP
+    model's peak x utilisation / arithmetic per audio second; None without either."""
+    if m.audio_seconds_per_gpu_second:
+        return m.audio_seconds_per_gpu_second
+    if m.gflop_per_audio_second:
+        return gpu["peak_tflops"] * 1e3 * gpu["mfu"] / m.gflop_per_audio_second
+    return None
+
+
 def gpu_hours(seconds: float, m: ModelFacts, gpu: dict) -> float | None:
-    rate = m.audio_seconds_per_gpu_second
-    if not rate and m.gflop_per_audio_second:
-        rate = gpu["peak_tflops"] * 1e3 * gpu["mfu"] / m.gflop_per_audio_second
-    if not rate:
-        return None
-    return seconds / rate / 3600
+    rate = throughput(m, gpu)
+    return None if not rate else seconds / rate / 3600
 
 
 def slurm_jobs(counts: dict[str, int], profile: dict) -> int:
@@ -435,6 +441,8 @@ def make(params: dict, suite: str, root: Path = ROOT) -> dict:
             {
                 "model": m,
                 "gpu_hours": gpu_hours(seconds, f, gpu),
+                "audio_seconds_per_gpu_second": throughput(f, gpu),
+                "throughput_from": "measured" if f.audio_seconds_per_gpu_second else "FLOP model",
                 "gpu": bool(spec.get("gpu", 0)),
                 "gflop_per_audio_second": f.gflop_per_audio_second,
                 "mem_mb": int(spec["mem_mb"]),
@@ -511,14 +519,17 @@ def render(p: dict) -> str:
         f"{p['gpu']['mfu']:.0%} model-FLOP utilisation (params.yaml `plan`; a model's measured "
         "`audio_seconds_per_gpu_second` replaces the FLOP model):",
         "",
-        "| model | GFLOP per audio s | GPU-hours | embed job request: memory | threads | runtime (longest task) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| model | GFLOP per audio s | audio s per GPU s | GPU-hours | embed job request: memory | threads | "
+        "runtime (longest task) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in p["models"]:
-        hours = "n/a (no GPU)" if not m["gpu"] else ("n/a" if m["gpu_hours"] is None else f"{m['gpu_hours']:,.1f}")
+        gpu = m["gpu"] and m["gpu_hours"] is not None
+        hours = f"{m['gpu_hours']:,.1f}" if gpu else ("n/a (no GPU)" if not m["gpu"] else "n/a")
+        rate = f"{m['audio_seconds_per_gpu_second']:,.0f} ({m['throughput_from']})" if gpu else "n/a"
         gflop = "n/a" if m["gflop_per_audio_second"] is None else f"{m['gflop_per_audio_second']:g}"
         lines.append(
-            f"| `{m['model']}` | {gflop} | {hours} | {m['mem_mb'] / 1000:g} GB | {m['threads']} | "
+            f"| `{m['model']}` | {gflop} | {rate} | {hours} | {m['mem_mb'] / 1000:g} GB | {m['threads']} | "
             f"{m['runtime_min_longest_task']} min |"
         )
     return "\n".join(lines) + "\n"
