@@ -266,7 +266,7 @@ def view_bytes(shape: TaskShape, dim: int, frames: int | None, hop_ms: float = 0
         return int(files + shape.clips * 4 * dim + labels)
     mean_s = shape.seconds / max(1, shape.clips)
     ts_chars = len(f"{1000 * mean_s / 2:.1f}")  # a typical timestamp in ms
-    active = frames * min(1.0, shape.events_per_clip * EVENT_SECONDS / max(mean_s, 1e-9))
+    active = frames * shape.events_per_clip * min(EVENT_SECONDS, mean_s) / max(mean_s, 1e-9)  # labels per frame
     labels = 14 * splits + 3 * frames + 3 * active
     return int(files + frames * (4 * dim + shape.name_chars + 8 + ts_chars) + labels)
 
