@@ -34,12 +34,16 @@ def _size(path: Path) -> int:
 
 
 def job_times(work: Path) -> dict[str, dict]:
-    """Per rule: jobs and summed seconds from Snakemake's own records (start to end of each job)."""
-    out: dict[str, list[float]] = defaultdict(list)
+    """Per rule: jobs and summed seconds from Snakemake's own records (start to end of each
+    job). Snakemake keeps one record per output file: a job's files share its start time."""
+    jobs = {}
     for f in (work / ".snakemake" / "metadata").iterdir():
         rec = json.loads(f.read_text())
         if rec.get("starttime") and rec.get("endtime"):
-            out[rec["rule"]].append(rec["endtime"] - rec["starttime"])
+            jobs[rec["rule"], rec["starttime"]] = rec["endtime"] - rec["starttime"]
+    out: dict[str, list[float]] = defaultdict(list)
+    for (rule, _), seconds in jobs.items():
+        out[rule].append(seconds)
     return {r: {"jobs": len(xs), "seconds": round(sum(xs), 1)} for r, xs in sorted(out.items())}
 
 
