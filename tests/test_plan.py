@@ -79,7 +79,7 @@ def test_slurm_submissions_of_the_demo_equal_the_measured_run():
 @pytest.mark.parametrize("suite", ["hear2021", "hear2021-sim"])
 def test_job_counts_equal_snakemake_s_own_dag(suite):
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--config", f"suite={suite}"],
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules", "--config", f"suite={suite}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
