@@ -209,11 +209,15 @@ rule plan_suite:
         json="reports/plan/{suite}.json",
     wildcard_constraints:
         suite=_one_of(PLANNED_SUITES),
+    params:
+        python=PYTHON,  # torch-free: Snakemake's own interpreter has what it needs
     log:
         "logs/plan/{suite}.log",
     localrule: True
+    conda:
+        "../envs/report.yaml"
     shell:
-        '"{PYTHON}" -m hearflow.plan --suite {wildcards.suite} --output {output.md} --json {output.json} > {log} 2>&1'
+        '"{params.python}" -m hearflow.plan --suite {wildcards.suite} --output {output.md} --json {output.json} > {log} 2>&1'
 
 
 rule plan:
