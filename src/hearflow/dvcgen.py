@@ -44,6 +44,7 @@ from hearflow.hear import ARCHIVE_RATE
 from hearflow.models import registry as model_registry
 from hearflow.rules import ALL_KEYS, RuleSpec, rule_registry
 from hearflow.targets import (
+    SYNTH_RULES,
     archive_file,
     config_dir,
     layer_probe_pairs,
@@ -239,8 +240,7 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
     registry."""
     plan: Plan = make_plan(params)
     rules = rule_registry(root)
-    # suites whose archives a rule synthesises into the mirror folder first
-    synth = {"demo": "demo_archive", "hear2021-sim": "sim_archive"}.get(plan.suite)
+    synth = SYNTH_RULES.get(plan.suite)  # the rule synthesising the suite's archives, if any
     out: dict[str, list[Jobs]] = _UniqueStages()
 
     def phase(name: str) -> list[RuleSpec]:

@@ -80,7 +80,8 @@ def real_shapes(catalog: dict, tasks) -> list[TaskShape]:
     out = []
     for t in tasks:
         f = catalog[t]
-        meta = _metadata(t)
+        raw = _metadata_raw(t)
+        meta = json.loads(raw)
         if f.get("durations"):
             mean = f.get("mean_seconds") or math.sqrt(f["durations"][0] * f["durations"][1])
             pieces = [(float(mean), int(f["clips"]))]
@@ -98,7 +99,7 @@ def real_shapes(catalog: dict, tasks) -> list[TaskShape]:
                 pieces,
                 labels_per_clip=f.get("labels_per_clip", 1.0),
                 events_per_clip=per_clip,
-                metadata_bytes=len(_metadata_raw(t)),
+                metadata_bytes=len(raw),
             )
         )
     return out
@@ -114,7 +115,8 @@ def sim_shapes(catalog: dict, tasks, settings: dict) -> list[TaskShape]:
         counts: dict[float, int] = {}
         for d in per_split:
             counts[d] = counts.get(d, 0) + len(s.splits)
-        meta = _metadata(t)
+        raw = _metadata_raw(t)
+        meta = json.loads(raw)
         multilabel = meta["prediction_type"] == "multilabel"
         vocab = sim.simtask.vocabulary(meta, s.vocabulary_size)
         name_chars = round(sum(len(x) for x in s.splits) / len(s.splits)) + len("_0000.wav")
@@ -130,7 +132,7 @@ def sim_shapes(catalog: dict, tasks, settings: dict) -> list[TaskShape]:
                 events_per_clip=float(s.events_per_clip or 0),
                 name_chars=name_chars,
                 label_chars=sum(map(len, vocab)) / len(vocab),
-                metadata_bytes=len(_metadata_raw(t)),
+                metadata_bytes=len(raw),
             )
         )
     return out
@@ -140,10 +142,6 @@ def _metadata_raw(task: str) -> bytes:
     from hearflow.sim import metadata_bytes
 
     return metadata_bytes(task)
-
-
-def _metadata(task: str) -> dict:
-    return json.loads(_metadata_raw(task))
 
 
 # ------------------------------------------------------------------------------ file sizes
@@ -356,7 +354,7 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
     config and task, one layer-wise probe per per-layer model and scene task), the report's
     jobs together under "report"."""
     from hearflow.config import make_plan
-    from hearflow.targets import layer_probe_scores, report_figures, report_outputs
+    from hearflow.targets import SYNTH_RULES, layer_probe_scores, report_figures, report_outputs
 
     params = dict(params, suite=suite)
     plan = make_plan(params)
@@ -375,7 +373,7 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
         "probe": n_tasks * n_cfg,
         "probe_layers": len(layer_probe_scores(plan)),
     }
-    synth = {"demo": "demo_archive", "hear2021-sim": "sim_archive"}.get(suite)
+    synth = SYNTH_RULES.get(suite)
     if synth:
         counts = {synth: n_tasks, **counts}
     report = report_figures(params, plan)
@@ -434,9 +432,9 @@ def make(params: dict, suite: str, root: Path = ROOT) -> dict:
     from hearflow.resources import runtime_minutes
 
     models = []
+    longest = max(s.seconds for s in shapes)
     for m, f in facts.items():
         spec = f.request
-        longest = max(s.seconds for s in shapes)
         models.append(
             {
                 "model": m,

@@ -13,6 +13,10 @@ from hearflow.hear import ARCHIVE_RATE
 from hearflow.models import model_spec
 from hearflow.report import task_facts
 
+# Suites whose archives a rule synthesises into the mirror folder before the download rule
+# fetches them: {suite: that rule} (rules/data.smk).
+SYNTH_RULES = {"demo": "demo_archive", "hear2021-sim": "sim_archive"}
+
 
 def mirror_archive(mirror: str, task: str, rate: int | str = ARCHIVE_RATE) -> str:
     """A task archive in a suite's local mirror folder (the demo suite synthesises them there)."""
