@@ -149,3 +149,13 @@ def test_engine_result_means_and_sample_std_over_folds():
 def test_best_point_is_the_first_of_the_best():
     assert best_point([0.5, 0.9, 0.9, 0.1], maximize=True) == 1
     assert best_point([0.5, 0.1, 0.9, 0.1], maximize=False) == 1
+
+
+def test_parameter_grid_order_is_scikit_learn_s():
+    """hearflow's grid expansion against scikit-learn's ParameterGrid itself (heareval's)."""
+    from sklearn.model_selection import ParameterGrid
+
+    from hearflow.probe.protocol import parameter_grid
+
+    for grid in (DEFAULT_GRID, DEFAULT_EVENT_POSTPROCESSING, {"b": [2, 1], "a": ["x", "y", "z"], "c": [None]}):
+        assert parameter_grid(grid) == list(ParameterGrid(grid))

@@ -26,7 +26,7 @@ from hearflow.hear import Task
 from hearflow.probe.data import Embeddings, Split
 from hearflow.probe.events import events_from_frames
 from hearflow.probe.kernels import keep_freed_memory
-from hearflow.probe.protocol import DEFAULT_EVENT_POSTPROCESSING
+from hearflow.probe.protocol import DEFAULT_EVENT_POSTPROCESSING, parameter_grid
 
 
 def primary_value(ret: Any) -> float:
@@ -166,9 +166,12 @@ def event_score(score, counts: dict[str, float]) -> float:
 def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = False) -> tuple[Objective, Embeddings]:
     """Seed the RNGs; load a task's metadata, heareval's score functions and the embeddings."""
     import pandas as pd
-    from heareval.score import available_scores, label_vocab_as_dict
 
     from hearflow.devices import default_device
+    from hearflow.probe.scores import heareval_score
+
+    score_module = heareval_score()
+    available_scores, label_vocab_as_dict = score_module.available_scores, score_module.label_vocab_as_dict
 
     emb_dir = Path(emb_dir)
     task = Task.load(emb_dir)
@@ -188,10 +191,8 @@ def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = Fa
     use_scoring = metadata.get("use_scoring_for_early_stopping", True)
     postprocessing: list[dict] = []
     if task.is_event:
-        from sklearn.model_selection import ParameterGrid
-
         post_grid = metadata.get("evaluation_params", {}).get("event_postprocessing_grid", DEFAULT_EVENT_POSTPROCESSING)
-        postprocessing = list(ParameterGrid(post_grid))
+        postprocessing = parameter_grid(post_grid)
         if not use_scoring and len(postprocessing) != 1:
             raise ValueError(
                 f"{emb_dir}: without use_scoring_for_early_stopping the event "

@@ -21,6 +21,7 @@ installed heareval's source); params.yaml's `probe.grid` only overrides it, key 
 
 from __future__ import annotations
 
+import itertools
 import random
 
 DEFAULT_GRID: dict = {
@@ -94,11 +95,18 @@ def task_grid(grid: dict | None, metadata: dict) -> dict[str, list]:
     return final
 
 
+def parameter_grid(grid: dict[str, list]) -> list[dict]:
+    """The points of `grid` in the order of scikit-learn's ParameterGrid, which heareval
+    iterates (sklearn/model_selection/_search.py: keys sorted, the product of their values,
+    the last key varying fastest), without importing scikit-learn (0.7 s of a job's start);
+    tests/test_probe_protocol.py checks the order against ParameterGrid itself."""
+    keys = sorted(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
 def expand_grid(grid: dict[str, list], *, seed: int, max_points: int) -> list[dict]:
     """The grid points heareval tries: ParameterGrid order, shuffled by seed, first N."""
-    from sklearn.model_selection import ParameterGrid
-
-    points = list(ParameterGrid(grid))
+    points = parameter_grid(grid)
     random.Random(seed).shuffle(points)
     return points[:max_points]
 
