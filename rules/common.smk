@@ -50,6 +50,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 NUMERICS = numerics.settings(config.get("numerics"))
 NUMERICS_ENV = numerics.apply(NUMERICS)
 
+# Which ready job runs first when cores are short (Snakemake's `priority:`; higher first,
+# default 0): the data phase, then the embeddings (the longest jobs, and what every later
+# job waits for), then the t-SNE figure (it reads member embeddings only, and is the longest
+# report job), then ensembles, probes and the report in the order they become ready. Without
+# it the scheduler left a task's resampling, and so its embeddings and probes, to the end
+# of the demo on 2 cores (issue 30). Order only: no output depends on it.
+PRIORITY = {"data": 3, "embed": 2, "tsne": 1}
+
 
 envvars:
     "PYTHONPATH",

@@ -8,6 +8,7 @@ if PLAN.suite == "demo":
             mirror_archive(PLAN.mirror, "{task}"),
         params:
             **settings("seed", "demo.scale"),
+        priority: PRIORITY["data"]
         threads: job_threads("demo_archive")
         resources:
             mem_mb=job_mem_mb("demo_archive"),
@@ -30,6 +31,7 @@ if PLAN.suite == "hear2021-sim":
             mirror_archive(PLAN.mirror, "{task}"),
         params:
             **settings("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds"),
+        priority: PRIORITY["data"]
         threads: job_threads("sim_archive")
         resources:
             mem_mb=job_mem_mb("sim_archive"),
@@ -60,6 +62,7 @@ rule download:
         **reads("seed", "demo.scale", when={"suite": "demo"}),
         **reads("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds",
                 when={"suite": "hear2021-sim"}),
+    priority: PRIORITY["data"]
     threads: job_threads("download")
     resources:
         mem_mb=job_mem_mb("download"),
@@ -84,6 +87,7 @@ rule extract:
         max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
         seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
         **reads("suites.{suite}.max_clips_per_split", "seed"),
+    priority: PRIORITY["data"]
     threads: job_threads("extract")
     resources:
         mem_mb=job_mem_mb("extract"),
@@ -103,6 +107,7 @@ rule resample:
         directory(task_dir("{rate}", "{task}")),
     params:
         **settings("suites.{suite}.max_clips_per_split", "seed"),
+    priority: PRIORITY["data"]
     threads: job_threads("resample")
     resources:
         mem_mb=job_mem_mb("resample"),

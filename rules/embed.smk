@@ -7,6 +7,7 @@ rule standin:
     params:
         **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("seed", spec="models.{model}.standin"),
+    priority: PRIORITY["data"]
     threads: job_threads("standin")
     resources:
         mem_mb=job_mem_mb("standin"),
@@ -31,6 +32,7 @@ rule embed:
         **reads("models.{model}.options", "models.{model}.standin"),
         **settings("models.{model}.module", "embed.batch_size", "embed.max_padding", "embed.max_batch_seconds",
                    "embed.precision", "embed.device", "embed.scene_groups"),
+    priority: PRIORITY["embed"]
     threads: embed_threads
     resources:
         gpu=lambda w: embed_request(w.model)["gpu"],

@@ -112,6 +112,7 @@ rule figure_tsne:
         members={m: {t: member_dir(m, t) for t in TSNE_TASKS} for m in TSNE_MODELS},
         **settings("report.figures.tsne.points_per_task", "report.figures.tsne.perplexity", "seed", "suite"),
         **reads("report.figures.tsne.models", "report.figures.tsne.exclude_tasks"),
+    priority: PRIORITY["tsne"]
     threads: job_threads("figure_tsne")
     resources:
         mem_mb=job_mem_mb("figure_tsne"),
