@@ -47,10 +47,25 @@ def job_times(work: Path) -> dict[str, dict]:
     return {r: {"jobs": len(xs), "seconds": round(sum(xs), 1)} for r, xs in sorted(out.items())}
 
 
-def start_cost(work: Path, repeats: int = 5) -> float:
-    """Seconds for a fresh interpreter to import what a probe job imports (torch, scikit-learn,
-    heareval's scores, the native probe), the median of `repeats`."""
-    code = "import torch, sklearn.metrics, heareval.score, hearflow.probe_job, hearflow.probe.native"
+# What a probe job of a multiclass task imports: torch, pandas (heareval's fold means), the
+# native probe, and heareval's scores with their optional libraries deferred (hearflow.probe.scores;
+# before it, heareval.score pulled in scikit-learn, scipy.stats, sed_eval and dcase_util: "plain").
+PROBE_IMPORTS = {
+    "deferred": "import torch, pandas, hearflow.probe_job, hearflow.probe.native; "
+    "from hearflow.probe.scores import heareval_score; heareval_score()",
+    "plain": "import torch, sklearn.metrics, heareval.score, hearflow.probe_job, hearflow.probe.native",
+}
+
+
+def probe_imports(work: Path) -> str:
+    """The probe job's imports at the commit checked out in `work`."""
+    return PROBE_IMPORTS["deferred" if (work / "src" / "hearflow" / "probe" / "scores.py").is_file() else "plain"]
+
+
+def start_cost(work: Path, repeats: int = 5, code: str | None = None) -> float:
+    """Seconds for a fresh interpreter to import what a probe job imports (probe_imports),
+    the median of `repeats`."""
+    code = code or probe_imports(work)
     env = dict(os.environ, PYTHONPATH=str(work / "src"))
     times = []
     for _ in range(repeats):

@@ -36,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,10 @@ def build(stages: dict[str, Stage], batch: list[str], force: list[str]) -> int:
         + (f" (profile {os.environ['SNAKEMAKE_PROFILE']})" if os.environ.get("SNAKEMAKE_PROFILE") else ""),
         flush=True,
     )
-    return subprocess.call(cmd)
+    start = time.monotonic()
+    rc = subprocess.call(cmd)
+    print(f"hearflow.dvcrun: the Snakemake call ended (exit {rc}) after {time.monotonic() - start:.1f} s", flush=True)
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:

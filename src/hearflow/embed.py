@@ -209,7 +209,9 @@ def embed_task(
         raise ValueError(f"embed.precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     start = time.time()
     mod = import_module(module)
+    imported = time.time()
     model = check_model(mod.load_model(**options, device=device), module)  # before any audio is read
+    log.info("%s: module imported in %.3f s, model loaded in %.3f s", module, imported - start, time.time() - imported)
     task = hear.Task.load(task_dir)
     hear.check_task_layout(task, model.sample_rate)
     scene = not task.is_event
