@@ -123,8 +123,7 @@ def copy_checkout(dest: Path, *, exclude: tuple[str, ...] = ()) -> Path:
 @pytest.fixture(scope="session")
 def reduced_local_run(tmp_path_factory) -> Path:
     """The reduced demo (tests/test_workflow.py: REDUCED) run once with `snakemake --cores 2`
-    in a clean copy of the checkout; shared by the end-to-end test and the Slurm test, which
-    compares its own run with this one."""
+    in a clean copy of the checkout (tests/test_workflow.py's end-to-end test)."""
     import yaml
 
     from tests.test_workflow import REDUCED, _copy_repo, _snakemake

@@ -136,6 +136,7 @@ def _pinned_engine(engine: str, emb, **kwargs) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.e2e  # heareval's own runner over every demo task: minutes
 def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python):
     """heareval's runner with its own default grid (8 points: hidden 1024, up to 500 epochs)
     against the native engine with the same grid, drawing the RNG as heareval (rng

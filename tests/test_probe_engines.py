@@ -184,6 +184,7 @@ def test_one_grid_point_native_equals_heareval(tmp_path, kind):
         assert theirs["postprocessing"] == ours["postprocessing"]
 
 
+@pytest.mark.e2e  # heareval's own runner over every demo task: minutes
 @needs_heareval
 def test_parity_on_the_demo_tasks(tmp_path):
     """Native (5 seeds) vs heareval (seed 42) on identical demo embeddings, same grid:
