@@ -53,9 +53,10 @@ NUMERICS_ENV = numerics.apply(NUMERICS)
 # Which ready job runs first when cores are short (Snakemake's `priority:`; higher first,
 # default 0): the data phase, then the embeddings (the longest jobs, and what every later
 # job waits for), then the t-SNE figure (it reads member embeddings only, and is the longest
-# report job), then ensembles, probes and the report in the order they become ready. Without
-# it the scheduler left a task's resampling, and so its embeddings and probes, to the end
-# of the demo on 2 cores (issue 30). Order only: no output depends on it.
+# report job), then ensembles, probes and the report in the order they become ready. Order
+# only: no output depends on it. It does not stop a 2-thread job (resample, the logmel
+# embedding, t-SNE: resources in params.yaml) from waiting on 2 cores while 1-thread jobs
+# keep one core busy: in the demo's main job the 32 kHz resampling still ran late (issue 30).
 PRIORITY = {"data": 3, "embed": 2, "tsne": 1}
 
 
