@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from sim_rehearsal import probe_imports, start_cost
+from sim_rehearsal import job_records, probe_imports, start_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"
@@ -47,16 +47,6 @@ def _env(work: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(work / "src"), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     env.pop("SNAKEMAKE_PROFILE", None)
     return env
-
-
-def _jobs(work: Path) -> dict[tuple, tuple[float, float]]:
-    """{(rule, start): (start, end)} from Snakemake's records (one per output file)."""
-    jobs = {}
-    for f in (work / ".snakemake" / "metadata").iterdir():
-        rec = json.loads(f.read_text())
-        if rec.get("starttime") and rec.get("endtime"):
-            jobs[rec["rule"], rec["starttime"]] = (rec["starttime"], rec["endtime"])
-    return jobs
 
 
 def _logs(work: Path) -> dict[str, dict[str, list[float]]]:
@@ -85,7 +75,7 @@ def measure(rev: str, tmp: Path) -> dict:
     wall = time.monotonic() - t0
     if res.returncode != 0:
         sys.exit(f"{rev}: dvc repro failed after {wall:.0f} s:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    jobs = _jobs(work)
+    jobs = job_records(work)
     span = max(e for _, e in jobs.values()) - min(s for s, _ in jobs.values())
     per_rule: dict[str, list[float]] = defaultdict(list)
     for (rule, _), (s, e) in jobs.items():

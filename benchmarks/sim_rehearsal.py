@@ -33,17 +33,22 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def job_times(work: Path) -> dict[str, dict]:
-    """Per rule: jobs and summed seconds from Snakemake's own records (start to end of each
-    job). Snakemake keeps one record per output file: a job's files share its start time."""
+def job_records(work: Path) -> dict[tuple[str, float], tuple[float, float]]:
+    """{(rule, start): (start, end)} of every finished job from Snakemake's own records.
+    Snakemake keeps one record per output file: a job's files share its start time."""
     jobs = {}
     for f in (work / ".snakemake" / "metadata").iterdir():
         rec = json.loads(f.read_text())
         if rec.get("starttime") and rec.get("endtime"):
-            jobs[rec["rule"], rec["starttime"]] = rec["endtime"] - rec["starttime"]
+            jobs[rec["rule"], rec["starttime"]] = (rec["starttime"], rec["endtime"])
+    return jobs
+
+
+def job_times(work: Path) -> dict[str, dict]:
+    """Per rule: jobs and summed seconds (start to end of each job, job_records)."""
     out: dict[str, list[float]] = defaultdict(list)
-    for (rule, _), seconds in jobs.items():
-        out[rule].append(seconds)
+    for (rule, _), (start, end) in job_records(work).items():
+        out[rule].append(end - start)
     return {r: {"jobs": len(xs), "seconds": round(sum(xs), 1)} for r, xs in sorted(out.items())}
 
 
