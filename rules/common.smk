@@ -3,7 +3,7 @@ import re
 import sys
 from pathlib import Path
 
-from hearflow.config import make_plan, validate_params
+from hearflow.config import make_plan, validate_params, wide_probes
 from hearflow.data import archive_name, archive_url
 from hearflow.dvcgen import settle_mtimes
 from hearflow.hear import ARCHIVE_RATE
@@ -37,6 +37,9 @@ if PLAN.suite in ("demo", "hear2021-sim") and ARCHIVE_RATES != (ARCHIVE_RATE,):
         f"params: suites.{PLAN.suite}.archive_rates: {list(ARCHIVE_RATES)}; the {PLAN.suite} suite synthesises "
         f"{ARCHIVE_RATE} Hz archives only, so it must be [{ARCHIVE_RATE}]"
     )
+# The suite's probe jobs: one per configuration over every task (rule probe_wide), or one
+# per (configuration, task) (rule probe); suites.<suite>.probe_jobs, rules/probe.smk.
+WIDE_PROBES = wide_probes(config)
 PYTHON = sys.executable  # the interpreter running Snakemake (shell rules call it)
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -211,12 +214,14 @@ def job_mem_mb(rule_name):
     return mem_mb
 
 
-def job_runtime(rule_name, audio_input=None):
-    """Runtime of a CPU-only rule's jobs; from the audio of input `audio_input` if named."""
+def job_runtime(rule_name, audio_input=None, times=1):
+    """Runtime of a CPU-only rule's jobs; from the audio of input `audio_input` if named;
+    `times` the rule's runtime for a job doing that many of its jobs' work (a wide job)."""
     min_runtime = config["resources"]["min_runtime"]
 
     def fixed(wildcards, attempt):
-        return res.runtime_minutes(res.request(config["resources"]["jobs"], rule_name), None, attempt, min_runtime)
+        spec = res.request(config["resources"]["jobs"], rule_name)
+        return times * res.runtime_minutes(spec, None, attempt, min_runtime)
 
     def from_audio(wildcards, input, attempt):
         spec = res.request(config["resources"]["jobs"], rule_name)

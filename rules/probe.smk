@@ -1,5 +1,10 @@
 # Probe phase: the HEAR downstream protocol per (configuration, task), and layer-wise
 # linear probing of every per-layer member's per-layer scene embeddings per (model, task).
+# A suite's `probe_jobs` picks the shape of the probe jobs: `narrow`, one job per
+# (configuration, task), rule probe; `wide`, one job per configuration over every task,
+# rule probe_wide (one interpreter start instead of one per task; a cache of each task's
+# scores makes a rerun or a restarted job compute only what changed). Each rule's wildcard
+# constraint lets exactly one of them build a scores file.
 
 
 rule probe:
@@ -7,6 +12,8 @@ rule probe:
         config_dir("{cfg}", "{task}"),
     output:
         scores_file("{cfg}", "{task}"),
+    wildcard_constraints:
+        cfg=_one_of([] if WIDE_PROBES else PLAN.configs),
     params:
         **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
         **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
@@ -21,6 +28,29 @@ rule probe:
         "../envs/probe.yaml"
     script:
         "../scripts/probe.py"
+
+
+rule probe_wide:
+    input:
+        [config_dir("{cfg}", task) for task in PLAN.tasks],
+    output:
+        [scores_file("{cfg}", task) for task in PLAN.tasks],
+    wildcard_constraints:
+        cfg=_one_of(PLAN.configs if WIDE_PROBES else []),
+    params:
+        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
+        **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
+                   "probe.device", "seed", "probe.seeds", "probe.bootstrap"),
+    threads: job_threads("probe_wide")
+    resources:
+        mem_mb=job_mem_mb("probe_wide"),
+        runtime=job_runtime("probe_wide", times=len(PLAN.tasks)),  # the entry's runtime per task
+    log:
+        "logs/probe/{cfg}.log",
+    conda:
+        "../envs/probe.yaml"
+    script:
+        "../scripts/probe_wide.py"
 
 
 rule probe_all:

@@ -207,7 +207,9 @@ def test_probe_stages_list_only_probe_keys():
         + ["numerics"]  # the kernel and thread pins (hearflow.numerics): every computing stage
     )
     assert not any(k.startswith("probe.layers") for k in st["params"])  # the layer probes' own stages
-    assert st["cmd"].startswith("python -m hearflow.dvcrun --rules probe -- ")
+    assert st["cmd"].startswith("python -m hearflow.dvcrun --rules probe_wide -- ")  # the demo: wide probe jobs
+    narrow = deep_merge(params, {"suites": {"demo": {"probe_jobs": "narrow"}}})
+    assert dvcgen.stages(narrow)["probe"]["cmd"].startswith("python -m hearflow.dvcrun --rules probe -- ")
     assert "--profile" not in st["cmd"] and "--cores" not in st["cmd"]
     assert all(next(iter(o.values())) == {"persist": True} for o in st["outs"])  # the batch's outputs stay
 
@@ -335,6 +337,59 @@ def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remo
     assert "Test score (each task's first metric) per configuration" in html
     for rev in ("HEAD~1", "workspace"):  # one data point per task, config and revision
         assert html.count(f'"rev": "{rev}"') >= len(CONFIGS) * len(TASKS), rev
+
+
+def _job_records(repo: Path) -> list[dict]:
+    """Every job record (hearflow.smk: one per job attempt) in the logs of a workspace."""
+    from hearflow.smk import read_records
+
+    return [r for log in sorted((repo / "logs").rglob("*.log")) for r in read_records(log)]
+
+
+def _set_config_dim(repo: Path, cfg: str, dim: int) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["configs"][cfg]["dim"] = dim
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.e2e
+def test_a_one_config_change_reruns_that_config_only(built, remote, tmp_path):
+    """configs.avg_xc.dim changed: `dvc repro`, then plain `snakemake`, run avg_xc's
+    ensembles and its one wide probe job (which computes both tasks anew) and the report;
+    no job of the other configuration (crepe) runs, and its scores keep their bytes. Job
+    records (one per job attempt, in logs/) say what ran."""
+    repo, _ = built
+    clone = _pulled_clone(repo, tmp_path / "clone")
+    crepe = {t: (clone / "results" / "probe" / "crepe" / t / "scores.json").read_bytes() for t in TASKS}
+    report_rules = {
+        "metrics",
+        "table",
+        "figure_scores",
+        "figure_ablations",
+        "figure_tsne",
+        "figure_layers",
+        "report_html",
+        "score_plot",
+    }
+
+    def check(new: list[dict]) -> None:
+        ran = sorted((r["rule"], r["wildcards"].get("cfg"), r["wildcards"].get("task")) for r in new)
+        assert [x for x in ran if x[0] == "ensemble"] == sorted(("ensemble", "avg_xc", t) for t in TASKS), ran
+        assert [x for x in ran if x[0].startswith("probe")] == [("probe_wide", "avg_xc", None)], ran
+        assert {x[0] for x in ran} <= {"ensemble", "probe_wide"} | report_rules, ran
+        log = (clone / "logs" / "probe" / "avg_xc.log").read_text()
+        assert all(f"{t}: computed" in log.rsplit("hearflow-job ", 1)[1] for t in TASKS), log[-2000:]
+        assert {t: (clone / "results" / "probe" / "crepe" / t / "scores.json").read_bytes() for t in TASKS} == crepe
+
+    _set_config_dim(clone, "avg_xc", 128)
+    res = _dvc(clone, "repro")
+    assert sorted(_ran(res)) == ["ensemble", "probe", "report"]
+    check(_job_records(clone))
+
+    seen = {json.dumps(r, sort_keys=True) for r in _job_records(clone)}
+    _set_config_dim(clone, "avg_xc", 64)
+    _run(clone, sys.executable, "-m", "snakemake", "--cores", "2")
+    check([r for r in _job_records(clone) if json.dumps(r, sort_keys=True) not in seen])
 
 
 def test_settle_mtimes_orders_outputs_by_stage_once(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from hearflow import plan
-from hearflow.config import load_params, make_plan
+from hearflow.config import deep_merge, load_params, make_plan
 from tests.conftest import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -69,11 +69,15 @@ def test_gpu_hours_by_hand():
 
 def test_slurm_submissions_of_the_demo_equal_the_measured_run():
     """reports/benchmarks/orchestration.json: `snakemake --profile slurm` on the one-node
-    cluster submitted 45 Slurm jobs for the demo (profiles/slurm groups)."""
+    cluster submitted 45 Slurm jobs for the demo (profiles/slurm groups), with one probe job
+    per (config, task) as then (narrow; the wide probe jobs of today's demo fold each
+    config's ensembles and probes into one component: 3 submissions fewer)."""
     rows = json.loads((ROOT / "reports" / "benchmarks" / "orchestration.json").read_text())["rows"]
     measured = {r["case"]: r for r in rows}["slurm snakemake"]["slurm_jobs"]
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    assert plan.slurm_jobs(plan.job_counts(PARAMS, "demo"), profile) == measured == 45
+    narrow = deep_merge(PARAMS, {"suites": {"demo": {"probe_jobs": "narrow"}}})
+    assert plan.slurm_jobs(plan.job_counts(narrow, "demo"), profile) == measured == 45
+    assert plan.slurm_jobs(plan.job_counts(PARAMS, "demo"), profile) == 42
 
 
 @pytest.mark.parametrize("suite", ["hear2021", "hear2021-sim"])

@@ -64,7 +64,9 @@ ALLOWED = {
     "probe": [
         "rules/probe.smk",
         "scripts/probe.py",
+        "scripts/probe_wide.py",
         "scripts/probe_layers.py",
+        "src/hearflow/codedeps.py",  # the wide probe's cache key hashes the probe stage's code
         "src/hearflow/probe*.py",
         "src/hearflow/heareval_launch.py",
     ],

@@ -25,7 +25,7 @@ PHASES = {
     "standin",
     "embed",
     "ensemble",
-    "probe",
+    "probe_wide",  # the demo's probe jobs are wide (suites.demo.probe_jobs)
     "metrics",
     "table",
     "figure_scores",
@@ -83,6 +83,7 @@ def test_dry_run_plans_every_phase(tmp_path):
     assert counts["embed"] == 4 * 4  # one job per (model, task), not per configuration
     assert counts["resample"] == 2 * 4  # 16 kHz (CREPE, stand-ins) and 32 kHz (logmel)
     assert counts["probe_layers"] == 2 * 3  # SSL stand-ins x scene tasks (events have no layers/)
+    assert counts["probe_wide"] == 14 and "probe" not in counts  # one per demo config, every task
 
 
 def test_hear2021_dry_run_needs_no_network(tmp_path):
@@ -92,6 +93,7 @@ def test_hear2021_dry_run_needs_no_network(tmp_path):
     assert counts["embed"] == 6 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel, passt
     assert "demo_archive" not in counts
     assert counts["probe_layers"] == 3 * 18  # hubert_xlarge, hubert_large, wav2vec2_large x scene tasks
+    assert counts["probe"] == 15 * 20 and "probe_wide" not in counts  # narrow: one per (config, task)
 
 
 def test_lint_is_clean():

@@ -185,6 +185,19 @@ class Plan:
         return tuple(sorted({self.rate(m) for m in self.models}))
 
 
+PROBE_JOBS = ("narrow", "wide")
+
+
+def wide_probes(params: dict) -> bool:
+    """Whether the active suite probes one configuration on every task in one job (rule
+    probe_wide; suites.<suite>.probe_jobs: wide) rather than one job per (configuration,
+    task) (narrow, the default)."""
+    value = params["suites"][params["suite"]].get("probe_jobs", "narrow")
+    if value not in PROBE_JOBS:
+        raise ValueError(f"params: suites.{params['suite']}.probe_jobs is {value!r}; choose one of {PROBE_JOBS}")
+    return value == "wide"
+
+
 def make_plan(params: dict) -> Plan:
     """Resolve the active suite: substitute models, apply the suite's overrides."""
     name = params["suite"]

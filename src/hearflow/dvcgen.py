@@ -28,8 +28,6 @@ changing those, regenerate (a test fails otherwise).
 from __future__ import annotations
 
 import argparse
-import ast
-import functools
 import os
 import sys
 import time
@@ -38,7 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from hearflow.config import ROOT, Plan, key_sources, load_params, make_plan
+from hearflow.codedeps import code_files
+from hearflow.config import ROOT, Plan, key_sources, load_params, make_plan, wide_probes
 from hearflow.dvcrun import parse_cmd, stage_paths
 from hearflow.hear import ARCHIVE_RATE
 from hearflow.models import registry as model_registry
@@ -114,43 +113,6 @@ class _UniqueStages(dict):
         if name in self:  # two names that differ only in '.' vs '_'
             raise ValueError(f"two DVC stages named {name!r}")
         super().__setitem__(name, stage)
-
-
-def _module_file(module: str, root: Path) -> Path | None:
-    base = root / "src" / Path(*module.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-@functools.cache
-def _imported(path: Path, stamp: tuple[int, int]) -> tuple[str, ...]:
-    """The hearflow modules a file imports anywhere (lazy imports too), with their packages
-    (importing `hearflow.models.ssl` runs `hearflow/models/__init__.py` first). `stamp`
-    (mtime, size) keys the cache to the file's version."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-    parts = [n.split(".") for n in names if n == "hearflow" or n.startswith("hearflow.")]
-    return tuple(dict.fromkeys(".".join(p[:i]) for p in parts for i in range(1, len(p) + 1)))
-
-
-def code_files(scripts: list[str], extra_modules: list[str] = (), root: Path = ROOT) -> list[str]:
-    """The scripts plus every hearflow module they import, transitively (lazy imports too)."""
-    todo = [root / s for s in scripts] + [_module_file(m, root) for m in extra_modules]
-    seen: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        st = path.stat()
-        todo += [_module_file(name, root) for name in _imported(path, (st.st_mtime_ns, st.st_size))]
-    return sorted(p.relative_to(root).as_posix() for p in seen)
 
 
 def params_keys(rules: list[RuleSpec], params: dict, **wildcards: str) -> list:
@@ -296,9 +258,10 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
         )
         for cfg, config in plan.configs.items()
     ]
+    probe_rule = rules["probe_wide" if wide_probes(params) else "probe"]  # suites.<suite>.probe_jobs
     out["probe"] = [
         jobs(
-            rules["probe"],
+            probe_rule,
             [scores_file(cfg, t) for t in plan.tasks],
             [config_dir(cfg, t) for t in plan.tasks],
             wildcards={"cfg": cfg},

@@ -342,7 +342,8 @@ def slurm_jobs(counts: dict[str, int], profile: dict) -> int:
     grouped = 0
     for g, rules in by_group.items():
         # one connected component per chain: per task for data (archive -> download ->
-        # extract -> resample at each rate), per (config, task) for score (ensemble -> probe)
+        # extract -> resample at each rate), per (config, task) for score (ensemble -> probe),
+        # per config with wide probe jobs (its ensembles -> its probe_wide job)
         chains = min((counts[r] for r in rules if counts.get(r)), default=0)
         grouped += math.ceil(chains / comps.get(g, 1)) if chains else 0
     return alone + grouped
@@ -351,9 +352,9 @@ def slurm_jobs(counts: dict[str, int], profile: dict) -> int:
 def job_counts(params: dict, suite: str) -> dict[str, int]:
     """Snakemake jobs per rule of a suite's whole run (rules/*.smk: one download, extraction
     and resampling per task, one embedding per model and task, one ensemble and probe per
-    config and task, one layer-wise probe per per-layer model and scene task), the report's
+    config and task (one probe per config with wide probe jobs), one layer-wise probe per per-layer model and scene task), the report's
     jobs together under "report"."""
-    from hearflow.config import make_plan
+    from hearflow.config import make_plan, wide_probes
     from hearflow.targets import SYNTH_RULES, layer_probe_scores, report_figures, report_outputs
 
     params = dict(params, suite=suite)
@@ -370,7 +371,8 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
         "standin": sum("standin" in spec for spec in plan.models.values()),
         "embed": n_tasks * len(plan.models),
         "ensemble": n_tasks * n_cfg,
-        "probe": n_tasks * n_cfg,
+        # wide probe jobs (suites.<suite>.probe_jobs): one per config over every task
+        **({"probe_wide": n_cfg} if wide_probes(params) else {"probe": n_tasks * n_cfg}),
         "probe_layers": len(layer_probe_scores(plan)),
     }
     synth = SYNTH_RULES.get(suite)

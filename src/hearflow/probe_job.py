@@ -1,7 +1,14 @@
 """Probe jobs: an engine on a configuration's embedding dir, or on every layer of a model.
 
     run_probe(Path("results/configs/logmel/demo_tones-v1-full"), Path("scores.json"), engine="native", ...)
+    run_probes([(emb_dir, out), ...], cache=Path("results/cache/probe"), engine="native", ...)  # wide job
     run_layer_probe(Path("results/members/hubert_standin/demo_tones-v1-full"), Path("scores.json"), ...)
+
+A wide job (rule probe_wide: one configuration, every task of the suite, one interpreter
+start instead of one per task) keeps each task's scores in a content-addressed cache
+(`probe_key`: the embedding dir's bytes, the engine's settings, the hearflow code and library
+versions it runs, the numerics), so that when the job reruns (one task's embeddings changed)
+or restarts after a kill it computes only the tasks whose key it has not seen.
 
 Engines (params `probe.engine`) are hearflow.probe.ENGINES: `native` (heareval's protocol,
 grid points trained together), `heareval` (the official kit's runner in its own
@@ -10,10 +17,15 @@ virtualenv), `linear` (ARCH-style linear probe).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
-from hearflow.io import read_json, write_json
+from hearflow.io import atomic_path, read_json, write_json
 from hearflow.probe import ProbeSettings, probe_dirs
 from hearflow.provenance import log_run, result_provenance
 
@@ -68,6 +80,106 @@ def run_probe(emb_dir: Path, out: Path, **engine_args) -> dict:
     log_run(emb_dir.name, start)
     write_json(out, scores)
     return scores
+
+
+#: Where wide probe jobs keep each task's scores, by key (not a DVC output; safe to delete).
+PROBE_CACHE = "results/cache/probe"
+#: Libraries whose version can change a probe's numbers (part of the cache key).
+KEY_LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "heareval", "sed_eval", "dcase_util")
+#: The script of wide probe jobs: the key hashes it and every hearflow module it imports,
+#: transitively, lazy imports too (hearflow.codedeps: the probe stage's DVC code deps).
+PROBE_SCRIPTS = ("scripts/probe_wide.py",)
+
+
+def _dir_digest(path: Path) -> str:
+    """sha256 over every file of a dir: relative path and content, in sorted order."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with open(f, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _code_digest() -> dict:
+    """The digest of the probe scripts and every hearflow module they import (the probe
+    stage's code deps in dvc.yaml), and the versions of the libraries that compute or score
+    (KEY_LIBRARIES)."""
+    from hearflow.codedeps import ROOT, code_files
+
+    h = hashlib.sha256()
+    for rel in code_files(list(PROBE_SCRIPTS), root=ROOT):
+        h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
+    versions = {}
+    for lib in KEY_LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return {"hearflow": h.hexdigest(), "libraries": versions, "python": sys.version.split()[0]}
+
+
+def probe_key(emb_dir: Path, engine_args: dict, code: dict | None = None) -> str:
+    """The cache key of one probe: what its scores.json depends on. The embedding dir's
+    files (content, not dates), the engine settings (but the log and `workers`, which never
+    change a result), the device it resolves to, the numerics (mode, threads, pins), the hearflow
+    code and library versions (`_code_digest`). Equal keys give byte-identical scores."""
+    args = {k: v for k, v in engine_args.items() if k not in ("log", "workers")}
+    device = args.get("device")
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    payload = {
+        "inputs": _dir_digest(emb_dir),
+        "engine": {**args, "device": device},
+        "numerics": result_provenance()["numerics"],
+        "code": code if code is not None else _code_digest(),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_probes(
+    pairs: list[tuple[Path, Path]], *, cache: Path, log_dir: Path | None = None, **engine_args
+) -> dict[str, str]:
+    """A wide probe job: `run_probe` on each (emb_dir, out) in order, each task's scores kept
+    in `cache` (<key>.json, `probe_key`). A task whose key is in the cache is copied from it,
+    byte for byte, instead of computed: after a kill, or when the job reruns because another
+    task changed, only new work is done. Returns {emb_dir name: "computed" | "cached"}; each
+    is logged with its time. `log_dir`: where the heareval engine's runner output goes, a
+    file <task>.heareval.log per task."""
+    log = logging.getLogger("hearflow")
+    code = _code_digest()
+    cache.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for i, (emb_dir, out) in enumerate(pairs, 1):
+        start = time.time()
+        key = probe_key(emb_dir, engine_args, code)
+        entry = cache / f"{key}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if entry.is_file():
+            with atomic_path(out) as tmp:
+                tmp.write_bytes(entry.read_bytes())
+            done[emb_dir.name] = "cached"
+        else:
+            task_log = log_dir / f"{emb_dir.name}.heareval.log" if log_dir is not None else None
+            run_probe(emb_dir, out, log=task_log, **engine_args)
+            with atomic_path(entry) as tmp:  # a killed job leaves no half-written entry
+                tmp.write_bytes(out.read_bytes())
+            done[emb_dir.name] = "computed"
+        log.info(
+            "probe %d/%d %s: %s in %.1f s (cache key %s)",
+            i,
+            len(pairs),
+            emb_dir.name,
+            done[emb_dir.name],
+            time.time() - start,
+            key[:12],
+        )
+    return done
 
 
 def layer_dirs(member_dir: Path) -> list[Path]:
