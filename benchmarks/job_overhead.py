@@ -50,11 +50,13 @@ def _env(work: Path) -> dict:
 
 
 def _logs(work: Path) -> dict[str, dict[str, list[float]]]:
-    """Per rule (the logs/<rule>/ folder): each job's work seconds and model-loading seconds."""
+    """Per rule (its job record in the log, hearflow.smk; else the logs/<rule>/ folder): each
+    job's work seconds and model-loading seconds."""
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"work": [], "load": []})
     for log in (work / "logs").rglob("*.log"):
-        rule = log.relative_to(work / "logs").parts[0]
         text = log.read_text(errors="replace")
+        records = [json.loads(line.split(" ", 1)[1]) for line in text.splitlines() if line.startswith("hearflow-job ")]
+        rule = records[-1]["rule"] if records else log.relative_to(work / "logs").parts[0]
         done = DONE.findall(text)
         if done:
             out[rule]["work"].append(float(done[-1]))
@@ -93,6 +95,8 @@ def measure(rev: str, tmp: Path) -> dict:
             "model_load_s": round(sum(load_s), 1) if load_s else None,
         }
     probe_code = probe_imports(work)
+    probe_jobs = sum(rules.get(r, {}).get("jobs", 0) for r in ("probe", "probe_wide"))
+    scores = len(list((work / "results" / "probe").glob("*/*/scores.json")))
     t1 = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--forceall", "--config", "suite=hear2021-sim", "--quiet"],
@@ -109,7 +113,10 @@ def measure(rev: str, tmp: Path) -> dict:
         "snakemake_span_s": round(span, 1),
         "dvc_share_s": round(wall - span, 1),
         "rules": rules,
-        "probe_start_s": start_cost(work, code=probe_code),
+        "probe_start_s": (start := start_cost(work, code=probe_code)),
+        "probe_jobs": probe_jobs,
+        # a probe job's start shared by the (config, task) probes it runs (wide jobs: every task)
+        "probe_start_per_probe_s": round(start * probe_jobs / scores, 2) if scores else None,
         "probe_start_imports": probe_code,
         "sim_dry_run_s": round(plan_s, 1),
     }
@@ -129,6 +136,12 @@ def report(runs: list[dict], machine: str) -> str:
         "| DVC's own share (s) | " + " | ".join(str(r["dvc_share_s"]) for r in runs) + " |",
         "| a probe job's start (s, fresh interpreter, median of 5) | "
         + " | ".join(str(r["probe_start_s"]) for r in runs)
+        + " |",
+        "| probe jobs (for the demo's 56 (config, task) probes) | "
+        + " | ".join(str(r.get("probe_jobs", "n/a")) for r in runs)
+        + " |",
+        "| a probe job's start per (config, task) probed (s) | "
+        + " | ".join(str(r.get("probe_start_per_probe_s", "n/a")) for r in runs)
         + " |",
         "| Snakemake planning the hear2021-sim DAG (`-n --forceall`, s) | "
         + " | ".join(str(r["sim_dry_run_s"]) for r in runs)
@@ -160,10 +173,15 @@ def report(runs: list[dict], machine: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--revs", nargs="+", default=["HEAD"], help="commits to measure, in this order")
+    ap.add_argument("--keep", type=Path, help="keep the clones (with their results) in this folder")
     args = ap.parse_args(argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    with tempfile.TemporaryDirectory(prefix="job-overhead-") as tmp:
-        runs = [measure(rev, Path(tmp)) for rev in args.revs]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        runs = [measure(rev, args.keep) for rev in args.revs]
+    else:
+        with tempfile.TemporaryDirectory(prefix="job-overhead-") as tmp:
+            runs = [measure(rev, Path(tmp)) for rev in args.revs]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "job_overhead.json").write_text(json.dumps({"machine": machine, "runs": runs}, indent=1) + "\n")
     (OUT / "job_overhead.md").write_text(report(runs, machine))
