@@ -77,6 +77,13 @@ def measure(rev: str, tmp: Path) -> dict:
     wall = time.monotonic() - t0
     if res.returncode != 0:
         sys.exit(f"{rev}: dvc repro failed after {wall:.0f} s:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return analyse(rev, work, commit, wall)
+
+
+def analyse(rev: str, work: Path, commit: str, wall: float) -> dict:
+    """The figures of one measured clone (its Snakemake records and logs), its `dvc repro`
+    having taken `wall` seconds."""
+    env = _env(work)
     jobs = job_records(work)
     span = max(e for _, e in jobs.values()) - min(s for s, _ in jobs.values())
     per_rule: dict[str, list[float]] = defaultdict(list)
@@ -174,9 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--revs", nargs="+", default=["HEAD"], help="commits to measure, in this order")
     ap.add_argument("--keep", type=Path, help="keep the clones (with their results) in this folder")
+    ap.add_argument("--reanalyse", type=Path, help="recount the clones kept there (no new run)")
     args = ap.parse_args(argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    if args.keep:
+    if args.reanalyse:  # the clones --keep kept, their walls from the last report
+        walls = {r["rev"]: r for r in json.loads((OUT / "job_overhead.json").read_text())["runs"]}
+        runs = [
+            analyse(rev, args.reanalyse / rev.replace("/", "_"), walls[rev]["commit"], walls[rev]["dvc_repro_wall_s"])
+            for rev in args.revs
+        ]
+    elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         runs = [measure(rev, args.keep) for rev in args.revs]
     else:

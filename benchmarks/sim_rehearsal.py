@@ -34,13 +34,16 @@ def _size(path: Path) -> int:
 
 
 def job_records(work: Path) -> dict[tuple[str, float], tuple[float, float]]:
-    """{(rule, start): (start, end)} of every finished job from Snakemake's own records.
-    Snakemake keeps one record per output file: a job's files share its start time."""
-    jobs = {}
+    """{(rule, job): (start, end)} of every finished job from Snakemake's own records.
+    Snakemake keeps one record per output file; a job's files share its job_hash (their
+    start times can differ by a few ms: the earliest and the latest count)."""
+    jobs: dict = {}
     for f in (work / ".snakemake" / "metadata").iterdir():
         rec = json.loads(f.read_text())
         if rec.get("starttime") and rec.get("endtime"):
-            jobs[rec["rule"], rec["starttime"]] = (rec["starttime"], rec["endtime"])
+            key = (rec["rule"], rec.get("job_hash", rec["starttime"]))
+            start, end = jobs.get(key, (rec["starttime"], rec["endtime"]))
+            jobs[key] = (min(start, rec["starttime"]), max(end, rec["endtime"]))
     return jobs
 
 
