@@ -52,6 +52,13 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # envvars hands them to Slurm jobs too.
 NUMERICS = numerics.settings(config.get("numerics"))
 NUMERICS_ENV = numerics.apply(NUMERICS)
+# Idle OpenMP threads sleep instead of spinning (GNU OpenMP, torch's, spins by default).
+# Jobs compute with numerics.threads threads whatever cores they reserve, so a 2-core machine
+# runs two 2-thread jobs at once, and spinning threads take the cores the other job's threads
+# wait for: two CREPE tiny embeddings side by side took 18.3 s each, with sleeping threads
+# 7.9 and 9.2 s; alone, 4.7 s either way; the bytes are the same (scheduling, not arithmetic;
+# README "Reproducible numerics"). A value set in the caller's environment is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Which ready job runs first when cores are short (Snakemake's `priority:`; higher first,
 # default 0): the data phase, then the embeddings (the longest jobs, and what every later

@@ -22,7 +22,13 @@ from benchmarks.numerics import digest, scores_digest
 from hearflow import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
-OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+# ... and spinning idle OpenMP threads (GNU OpenMP's default; jobs sleep theirs)
+OTHER_CPU = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "OMP_WAIT_POLICY": "ACTIVE",
+}
 PROBE_GRID = {"hidden_dim": [256], "max_epochs": [30], "patience": [4]}  # the demo's
 
 
@@ -73,6 +79,8 @@ def test_the_snakefile_puts_the_pins_into_every_jobs_environment():
     text = (ROOT / "rules" / "common.smk").read_text()
     assert "NUMERICS_ENV = numerics.apply(NUMERICS)" in text
     assert "*sorted(NUMERICS_ENV)" in text
+    # idle OpenMP threads sleep (scheduling only: run_case's other CPU spins them, same bytes)
+    assert 'os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")' in text
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -139,6 +147,7 @@ def run_case(ws: dict, mode: str, push: dict | None = None, threads: int = 2, wo
     if key not in ws["cache"]:
         params = {"mode": mode, "threads": 2}
         env = {k: v for k, v in os.environ.items() if k not in numerics.VARIABLES}
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # what the Snakefile gives every job (rules/common.smk)
         env.update(push or {})  # what this CPU (or another) would choose
         numerics.apply(params, env)  # what the Snakefile does for every job
         env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
