@@ -141,6 +141,7 @@ def main() -> int:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sim_rehearsal.json").write_text(json.dumps(result, indent=1) + "\n")
+    probe_jobs = sum(rules.get(r, {}).get("jobs", 0) for r in ("probe", "probe_wide"))  # narrow or wide
     lines = [
         "# hear2021-sim rehearsal",
         "",
@@ -152,8 +153,7 @@ def main() -> int:
         f"(Snakemake's records), {job_s / max(wall, 1):.2f} jobs' worth running on average.",
         "",
         f"A job's start alone, a fresh interpreter importing what a probe job imports: {start} s "
-        f"(median of 5); x {rules.get('probe', {}).get('jobs', 0)} probe jobs = "
-        f"{start * rules.get('probe', {}).get('jobs', 0):.0f} s.",
+        f"(median of 5); x {probe_jobs} probe jobs = {start * probe_jobs:.0f} s.",
         "",
         "| rule | jobs | job time (s) | mean (s) |",
         "|---|---:|---:|---:|",
