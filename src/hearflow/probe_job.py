@@ -32,6 +32,23 @@ from hearflow.provenance import log_run, result_provenance
 LAYER_ENGINES = ("linear", "native")  # the engines of layer-wise probing (params probe.layers.engine)
 
 
+def engine_args(params, threads: int) -> dict:
+    """The engine settings of a probe job (rules probe and probe_wide pass the same params:
+    probe.* and seed): the keyword arguments of `run_probe` and `run_probes` but the paths."""
+    return {
+        "engine": params.engine,
+        "grid": dict(params.grid),
+        "max_grid_points": params.max_grid_points,
+        "seed": params.seed,
+        "seeds": params.seeds,
+        "bootstrap": params.bootstrap,
+        "linear": dict(params.linear),
+        "heareval_python": params.heareval_python,
+        "device": params.device,
+        "workers": threads,
+    }
+
+
 def probe_dir(
     emb_dir: Path,
     *,
