@@ -36,6 +36,8 @@ from pathlib import Path
 
 from sim_rehearsal import job_records, probe_imports, start_cost
 
+from hearflow.smk import read_records
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"
 BIN = Path(sys.executable).parent
@@ -55,7 +57,7 @@ def _logs(work: Path) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"work": [], "load": []})
     for log in (work / "logs").rglob("*.log"):
         text = log.read_text(errors="replace")
-        records = [json.loads(line.split(" ", 1)[1]) for line in text.splitlines() if line.startswith("hearflow-job ")]
+        records = read_records(log)
         rule = records[-1]["rule"] if records else log.relative_to(work / "logs").parts[0]
         done = DONE.findall(text)
         if done:

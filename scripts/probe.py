@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hearflow.probe_job import engine_args, run_probe
+from hearflow.probe_job import engine_settings, run_probe
 from hearflow.smk import run, set_threads
 
 
@@ -11,7 +11,7 @@ def main(smk):
     run_probe(
         Path(smk.input[0]),
         Path(smk.output[0]),
-        **engine_args(smk.params, smk.threads),
+        **engine_settings(smk.params, smk.threads),
         log=Path(smk.log[0]).with_suffix(".heareval.log"),
     )
 

@@ -3,7 +3,7 @@ task's scores kept in results/cache/probe so that a rerun computes only what cha
 
 from pathlib import Path
 
-from hearflow.probe_job import PROBE_CACHE, engine_args, run_probes
+from hearflow.probe_job import PROBE_CACHE, engine_settings, run_probes
 from hearflow.smk import run, set_threads
 
 
@@ -12,7 +12,7 @@ def main(smk):
     run_probes(
         [(Path(i), Path(o)) for i, o in zip(smk.input, smk.output, strict=True)],
         cache=Path(PROBE_CACHE),
-        **engine_args(smk.params, smk.threads),
+        **engine_settings(smk.params, smk.threads),
         log_dir=Path(smk.log[0]).with_suffix(""),  # logs/probe/<cfg>/<task>.heareval.log
     )
 

@@ -25,6 +25,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from hearflow.devices import default_device
 from hearflow.io import atomic_path, read_json, write_json
 from hearflow.probe import ProbeSettings, probe_dirs
 from hearflow.provenance import log_run, result_provenance
@@ -32,7 +33,7 @@ from hearflow.provenance import log_run, result_provenance
 LAYER_ENGINES = ("linear", "native")  # the engines of layer-wise probing (params probe.layers.engine)
 
 
-def engine_args(params, threads: int) -> dict:
+def engine_settings(params, threads: int) -> dict:
     """The engine settings of a probe job (rules probe and probe_wide pass the same params:
     probe.* and seed): the keyword arguments of `run_probe` and `run_probes` but the paths."""
     return {
@@ -144,11 +145,7 @@ def probe_key(emb_dir: Path, engine_args: dict, code: dict | None = None) -> str
     change a result), the device it resolves to, the numerics (mode, threads, pins), the hearflow
     code and library versions (`_code_digest`). Equal keys give byte-identical scores."""
     args = {k: v for k, v in engine_args.items() if k not in ("log", "workers")}
-    device = args.get("device")
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(default_device(args.get("device")))  # None: the device the probe will take
     payload = {
         "inputs": _dir_digest(emb_dir),
         "engine": {**args, "device": device},
