@@ -12,6 +12,10 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+# `snakemake --report report.html` (after a run): Snakemake's own report, a category per phase
+report: "rules/captions/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/embed.smk"

@@ -4,7 +4,7 @@
 Compares reports/metrics.json byte for byte with the committed one (git HEAD), and the
 digest of every member and config embedding output in dvc.lock (rewritten by `dvc repro`)
 with the committed dvc.lock. Prints each difference; exits 1 if there is any. Issue 18:
-results must not depend on the machine (hearflow.numerics, README "Reproducible numerics").
+results must not depend on the machine (hearflow.core.numerics, docs/numerics.md).
 
     python .ci/check_committed_results.py [--rev HEAD]
 """

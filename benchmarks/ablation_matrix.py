@@ -35,9 +35,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from hearflow.config import load_params, make_plan
-    from hearflow.embed import embed_task
-    from hearflow.ensemble import build_config, member_views
+    from hearflow.embed.job import embed_task
+    from hearflow.ensemble.derive import build_config, member_views
+    from hearflow.workflow.config import load_params, make_plan
 
     torch.set_num_threads(os.cpu_count() or 1)
     plan = make_plan(load_params())

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/chunked_attention.py     # writes reports/benchmarks/chunked_attention.{json,md}
 
 The SSL module embeds clips longer than `chunk_seconds` in chunks with `context_seconds` of
-audio either side (hearflow.models.ssl); the NTU-GURA submission ran them in one pass. This
+audio either side (hearflow.embed.models.ssl); the NTU-GURA submission ran them in one pass. This
 measures the difference on a 120 s clip (DCASE 2016 and MAESTRO's length) of generated
 audio (tones in noise), with the real context (2 s) and chunks of 5, 10 and 30 s (the
 default), through the demo's HuBERT stand-in (seeded, random weights: its attention is more
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hearflow.io import write_json, write_text
-from hearflow.models import ssl
-from hearflow.models.common import select_layer
-from hearflow.models.standin import build_standin
+from hearflow.core.io import write_json, write_text
+from hearflow.embed.models import ssl
+from hearflow.embed.models.common import select_layer
+from hearflow.embed.models.standin import build_standin
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 120.0

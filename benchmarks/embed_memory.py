@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/embed_memory.py            # writes reports/benchmarks/embed_memory.{json,md}
 
-Each case runs `hearflow.embed.embed_task` (the pipeline's own path) in a fresh process on a
+Each case runs `hearflow.embed.job.embed_task` (the pipeline's own path) in a fresh process on a
 one-clip task, and reads the process's peak resident memory (VmHWM). A baseline case loads
 the model and embeds nothing, so "working memory" = peak - baseline is what the clip costs.
 Models: an SSL encoder with HuBERT's layer-norm front end (random weights, 384-d, 6 layers:
@@ -47,8 +47,8 @@ def tone_task(root: Path, durations: dict[str, list[float]], embedding_type: str
     (clips `clip000.wav`, ...), each labelled "tone" (event tasks: one event over the clip)."""
     import numpy as np
 
-    from hearflow import hear
-    from hearflow.audio import write_clip
+    from hearflow.core import hear
+    from hearflow.core.audio import write_clip
 
     sr = 16000
     task = root / "bench-v1-full"
@@ -85,8 +85,8 @@ def run_case(model: str, duration: str, embedding_type: str) -> dict:
     """In this process: embed one clip per split, report peak memory and wall time."""
     import torch
 
-    from hearflow.embed import embed_task
-    from hearflow.models.standin import build_standin
+    from hearflow.embed.job import embed_task
+    from hearflow.embed.models.standin import build_standin
 
     torch.set_num_threads(2)
     spec = MODELS[model]
@@ -96,7 +96,7 @@ def run_case(model: str, duration: str, embedding_type: str) -> dict:
         if "standin" in spec:
             options["checkpoint"] = str(build_standin(out_dir=tmp / "model", seed=0, **spec["standin"]))
         if duration == "baseline":
-            from hearflow.models import import_module
+            from hearflow.embed.models import import_module
 
             import_module(spec["module"]).load_model(**options, device="cpu")
             return {"peak_rss_mb": _peak_rss_mb(), "wall_seconds": 0.0, "audio_seconds": 0.0}

@@ -4,7 +4,7 @@
 
 One scene task at 16 kHz of `--clips` clips of seeded random lengths (1-6 s, a noisy tone
 each, built by embed_memory.tone_task: clips of varied length are where batching policies differ) goes through
-`hearflow.embed.embed_task`, the pipeline's own path, once per (model, policy):
+`hearflow.embed.job.embed_task`, the pipeline's own path, once per (model, policy):
 
 - `one_by_one`: batch_size 1, no padding;
 - `equal_length`: batches of up to 16 clips of equal length only (max_padding 0);
@@ -68,9 +68,9 @@ def main() -> None:
 
     import torch
 
-    from hearflow.audio import clip_frames
-    from hearflow.embed import embed_task, padding_waste
-    from hearflow.models.standin import build_standin
+    from hearflow.core.audio import clip_frames
+    from hearflow.embed.job import embed_task, padding_waste
+    from hearflow.embed.models.standin import build_standin
 
     torch.set_num_threads(args.threads)
     rows = []

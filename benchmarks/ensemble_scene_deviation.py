@@ -2,7 +2,7 @@
 
     python benchmarks/ensemble_scene_deviation.py        # after `dvc repro` (or `snakemake`)
 
-The pipeline combines the members' time-mean embeddings (hearflow.ensemble); the NTU-GURA
+The pipeline combines the members' time-mean embeddings (hearflow.ensemble.derive); the NTU-GURA
 recipe combined the aligned frames (CREPE interpolated in time to the wav2vec2 frame count)
 and then took the time mean. Both are linear in the member frames except for the time
 interpolation, so they differ only through the weights the interpolation gives to CREPE's
@@ -18,13 +18,13 @@ import platform
 import numpy as np
 import torch
 
-from hearflow import hear
-from hearflow.audio import read_clip
-from hearflow.config import ROOT, load_params, make_plan
-from hearflow.ensemble import align_time, combine_members
-from hearflow.io import write_json, write_text
-from hearflow.models import import_module
-from hearflow.models.common import select_layer
+from hearflow.core import hear
+from hearflow.core.audio import read_clip
+from hearflow.core.io import write_json, write_text
+from hearflow.embed.models import import_module
+from hearflow.embed.models.common import select_layer
+from hearflow.ensemble.derive import align_time, combine_members
+from hearflow.workflow.config import ROOT, load_params, make_plan
 
 
 def load_member(plan, model: str):

@@ -7,7 +7,7 @@ native probe on CUDA against the CPU.
 1. Throughput. HuBERT xLarge and wav2vec 2.0 Large (the real architectures from
    catalog/checkpoints.yaml, random weights), CREPE full (its real bundled weights) and PaSST-S
    (hear21passt's architecture, random weights) embed `--batch` clips of `--seconds` of noise
-   through their hearflow.models module's `embed_layers` (every hidden state, what an embed job
+   through their hearflow.embed.models module's `embed_layers` (every hidden state, what an embed job
    computes), in fp32: audio seconds per GPU second, and the model-FLOP utilisation that
    implies under the planner's FLOP model (params `resources.embed.<model>.
    gflop_per_audio_second`, peaks `plan.gpu_tflops`: the planner assumes an A100's FP32 19.5
@@ -15,7 +15,7 @@ native probe on CUDA against the CPU.
 2. bf16 against fp32. Per model, the largest absolute difference of the scene embeddings
    (`get_scene_embeddings`) under torch.autocast(bfloat16) and in fp32, and relative to the
    largest fp32 value. Then the demo task demo_tones embedded by CREPE (full; tiny with --tiny)
-   through `hearflow.embed.embed_task` with `embed.precision` float32 and bfloat16, each
+   through `hearflow.embed.job.embed_task` with `embed.precision` float32 and bfloat16, each
    probed by the native engine: the score difference. `embed.precision` applies on CUDA only,
    so on the CPU the two embeddings are the same run and the difference is 0 by construction.
 3. The native stacked probe on the fp32 embedding, on CUDA and on the CPU: time and scores.
@@ -62,23 +62,23 @@ def build(name: str, spec: dict, device: str):
 
     torch.manual_seed(0)
     if spec["module"] == "ssl":
-        from hearflow.models import ssl
+        from hearflow.embed.models import ssl
 
         if "standin" in spec:
             net = ssl.standin_network(spec["standin"], seed=0, hidden_size=32, num_hidden_layers=2, conv_dim=16)
         else:
             from transformers import AutoModel
 
-            from hearflow.models.standin import architecture_config
+            from hearflow.embed.models.standin import architecture_config
 
             with torch.device(device):  # initialise on the device: 1B parameters on the CPU take minutes
                 net = AutoModel.from_config(architecture_config(spec["checkpoint"]))
         return ssl, ssl.SSLModel(net.eval(), name, "last", stand_in=True).to(device)
     if spec["module"] == "crepe":
-        from hearflow.models import crepe
+        from hearflow.embed.models import crepe
 
         return crepe, crepe.load_model(capacity=spec["capacity"], device=device)
-    from hearflow.models import passt
+    from hearflow.embed.models import passt
 
     model = passt.PasstModel(passt.build_network(spec["arch"], "all"), f"random {name}", window_batch=64)
     model.stand_in = True
@@ -121,9 +121,9 @@ def bf16_difference(module, model, audio, device: str) -> dict:
 def demo_probe(work: Path, *, tiny: bool, device: str) -> dict:
     """demo_tones through embed_task in float32 and bfloat16, probed by the native engine;
     the fp32 embedding probed on CUDA and on the CPU."""
-    from hearflow import demo
-    from hearflow.audio import resample_task
-    from hearflow.embed import embed_task
+    from hearflow.data import demo
+    from hearflow.data.resample import resample_task
+    from hearflow.embed.job import embed_task
     from hearflow.probe import ProbeSettings, probe_dirs
 
     task = "demo_tones-v1-full"
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import yaml
 
-    from hearflow import numerics
+    from hearflow.core import numerics
 
     tiny = args.tiny
     seconds = args.seconds or (1.0 if tiny else 10.0)

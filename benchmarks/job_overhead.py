@@ -7,7 +7,7 @@ Per commit:
 - wall time of `dvc repro`, the span of its Snakemake jobs (first job start to last job end,
   .snakemake/metadata) and the rest, DVC's own share (stage hashing, lock writing, checkout);
 - per rule: jobs, job time (Snakemake's start-to-end records) and the part of it inside the
-  job's function (`hearflow.smk.run` logs "job done in X s": the work, with any import made
+  job's function (`hearflow.core.smk.run` logs "job done in X s": the work, with any import made
   inside it and, for embed jobs, the model's loading); the difference is the fixed start: a
   fresh interpreter, Snakemake's script preamble, the adapter's top-level imports, exit;
 - embed jobs' model module import and loading, where the job log records them ("module
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from sim_rehearsal import job_records, probe_imports, start_cost
 
-from hearflow.smk import read_records
+from hearflow.core.smk import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"
@@ -52,7 +52,7 @@ def _env(work: Path) -> dict:
 
 
 def _logs(work: Path) -> dict[str, dict[str, list[float]]]:
-    """Per rule (its job record in the log, hearflow.smk; else the logs/<rule>/ folder): each
+    """Per rule (its job record in the log, hearflow.core.smk; else the logs/<rule>/ folder): each
     job's work seconds and model-loading seconds."""
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"work": [], "load": []})
     for log in (work / "logs").rglob("*.log"):

@@ -97,17 +97,17 @@ def scores_digest(scores: dict) -> str:
 
 
 def child(spec: dict) -> dict:
-    from hearflow import numerics
+    from hearflow.core import numerics
 
     threads = int(spec.get("threads", 2))
-    numerics.check_environment(spec["numerics"])  # what every job does (hearflow.smk.run)
+    numerics.check_environment(spec["numerics"])  # what every job does (hearflow.core.smk.run)
     numerics.limit_threads()
     numerics.configure_torch(threads)
     import torch
 
     start = time.perf_counter()
     if spec["kind"] == "embed":
-        from hearflow.embed import embed_task
+        from hearflow.embed.job import embed_task
 
         module, rate, options = MODELS[spec["model"]]
         out = Path(spec["out"])
@@ -147,7 +147,7 @@ def run_child(spec: dict, env: dict) -> dict:
 
 
 def case_env(mode: str, push: dict) -> tuple[dict, dict]:
-    from hearflow import numerics
+    from hearflow.core import numerics
 
     env = {k: v for k, v in os.environ.items() if k not in numerics.VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)

@@ -106,7 +106,7 @@ def run_case(name: str, tmp: Path) -> dict:
         "command": " ".join(([f"SNAKEMAKE_PROFILE='{extra['SNAKEMAKE_PROFILE']}'"] if extra else []) + cmd),
         "wall_s": round(wall, 1),
         "snakemake_jobs": len(re.findall(r"^(?:local)?rule \w+:$", text, flags=re.M)),
-        "snakemake_calls": max(1, text.count("hearflow.dvcrun: one Snakemake run")),
+        "snakemake_calls": max(1, text.count("hearflow.workflow.dvcrun: one Snakemake run")),
         "dvc_stages_run": len(re.findall(r"^Running stage '", text, flags=re.M)),
         "metrics_sha256": hashlib.sha256((work / "reports" / "metrics.json").read_bytes()).hexdigest(),
     }

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hearflow.demo import DEMO_TASKS, synthesize_task
-from hearflow.embed import embed_task
+from hearflow.data.demo import DEMO_TASKS, synthesize_task
+from hearflow.embed.job import embed_task
 from hearflow.probe import ProbeSettings, probe_dirs
 
 # Front end of the comparison: 64 log-mel bands at a 50 ms hop (the HEAR maximum), so

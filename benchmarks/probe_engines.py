@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hearflow.config import ROOT
-from hearflow.io import write_json, write_text
+from hearflow.core.io import write_json, write_text
+from hearflow.workflow.config import ROOT
 
 HEAREVAL_PYTHON = ROOT / ".venv-heareval" / "bin" / "python"
 

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"
 sys.path.insert(0, str(ROOT / "src"))
 
-from hearflow.config import load_params, make_plan, setting  # noqa: E402
-from hearflow.targets import scores_file  # noqa: E402
+from hearflow.workflow.config import load_params, make_plan  # noqa: E402
+from hearflow.workflow.keys import setting  # noqa: E402
+from hearflow.workflow.targets import scores_file  # noqa: E402
 
 
 def _env(work: Path) -> dict:

@@ -3,7 +3,7 @@ planner's sizes against the bytes it wrote.
 
     python benchmarks/sim_rehearsal.py [--cores 2]   # reports/benchmarks/sim_rehearsal.{json,md}
 
-Runs `snakemake --cores N --config suite=hear2021-sim` (the README's rehearsal) from scratch
+Runs `snakemake --cores N --config suite=hear2021-sim` (the rehearsal of docs/suites.md) from scratch
 in a fresh clone of HEAD and records: the wall time against the issue's 10-minute target,
 Snakemake's job count, each rule's jobs and summed job time (.snakemake/metadata), the cost
 of a job's start alone (a Python interpreter importing what a probe job imports, measured
@@ -59,9 +59,9 @@ def job_times(work: Path) -> dict[str, dict]:
 # native probe, and heareval's scores with their optional libraries deferred (hearflow.probe.scores;
 # before it, heareval.score pulled in scikit-learn, scipy.stats, sed_eval and dcase_util: "plain").
 PROBE_IMPORTS = {
-    "deferred": "import torch, pandas, hearflow.probe_job, hearflow.probe.native; "
+    "deferred": "import torch, pandas, hearflow.probe.job, hearflow.probe.native; "
     "from hearflow.probe.scores import heareval_score; heareval_score()",
-    "plain": "import torch, sklearn.metrics, heareval.score, hearflow.probe_job, hearflow.probe.native",
+    "plain": "import torch, sklearn.metrics, heareval.score, hearflow.probe.job, hearflow.probe.native",
 }
 
 
@@ -85,8 +85,9 @@ def start_cost(work: Path, repeats: int = 5, code: str | None = None) -> float:
 
 def compare(work: Path) -> list[dict]:
     sys.path.insert(0, str(work / "src"))
-    from hearflow import data, plan
-    from hearflow.config import load_params
+    from hearflow.data import archives as data
+    from hearflow.workflow import plan
+    from hearflow.workflow.config import load_params
 
     p = plan.make(load_params(work / "params.yaml"), "hear2021-sim", work)
     rows = []

@@ -3,29 +3,36 @@ import re
 import sys
 from pathlib import Path
 
-from hearflow.config import make_plan, validate_params, wide_probes
-from hearflow.data import archive_name, archive_url
-from hearflow.dvcgen import settle_mtimes
-from hearflow.hear import ARCHIVE_RATE
-from hearflow.report import task_facts
-from hearflow.rules import rule_settings
-from hearflow.targets import (
-    archive_file, config_dir, layer_scores_file, member_dir, mirror_archive, report_figures, scores_file,
-    standin_dir, task_dir,
+from hearflow.workflow.config import make_plan, validate_params, wide_probes
+from hearflow.data.archives import archive_name, archive_url
+from hearflow.workflow.dvcgen import settle_mtimes
+from hearflow.core.hear import ARCHIVE_RATE
+from hearflow.workflow.targets import task_facts
+from hearflow.workflow.rules import rule_settings
+from hearflow.workflow.targets import (
+    archive_file,
+    config_dir,
+    layer_scores_file,
+    member_dir,
+    mirror_archive,
+    report_figures,
+    scores_file,
+    standin_dir,
+    task_dir,
 )
-from hearflow.targets import layer_probe_scores as target_layer_probe_scores
-from hearflow.targets import report_outputs as target_report_outputs
-from hearflow import numerics
-from hearflow import resources as res
+from hearflow.workflow.targets import layer_probe_scores as target_layer_probe_scores
+from hearflow.workflow.targets import report_outputs as target_report_outputs
+from hearflow.core import numerics
+from hearflow.workflow import resources as res
 
 validate_params(config)
 PLAN = make_plan(config)
 # Results from `dvc pull` in a fresh clone: put file ages in DAG order once, before Snakemake
-# has recorded any job here, so that plain Snakemake agrees with DVC (hearflow.dvcgen).
+# has recorded any job here, so that plain Snakemake agrees with DVC (hearflow.workflow.dvcgen).
 if workflow.is_main_process:
     settle_mtimes(Path.cwd())
 LOCAL_MIRROR = "://" not in PLAN.mirror
-# hear2021-sim: download jobs fetch the local mirror folder over HTTP (hearflow.mirror)
+# hear2021-sim: download jobs fetch the local mirror folder over HTTP (hearflow.data.mirror)
 SERVE_MIRROR = LOCAL_MIRROR and bool(config["suites"][PLAN.suite].get("serve", False))
 # Sample rates whose archives the suite's mirror has (suites.<suite>.archive_rates; 48 kHz,
 # the public one, always): a task folder at such a rate comes from its own archive (download,
@@ -42,12 +49,10 @@ if PLAN.suite in ("demo", "hear2021-sim") and ARCHIVE_RATES != (ARCHIVE_RATE,):
 WIDE_PROBES = wide_probes(config)
 PYTHON = sys.executable  # the interpreter running Snakemake (shell rules call it)
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p
-)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p)
 
 
-# Reproducible numerics (hearflow.numerics): the kernel and thread pins go into this
+# Reproducible numerics (hearflow.core.numerics): the kernel and thread pins go into this
 # process's environment before any job starts, so every job's libraries load with them;
 # envvars hands them to Slurm jobs too.
 NUMERICS = numerics.settings(config.get("numerics"))
@@ -57,7 +62,7 @@ NUMERICS_ENV = numerics.apply(NUMERICS)
 # runs two 2-thread jobs at once, and spinning threads take the cores the other job's threads
 # wait for: two CREPE tiny embeddings side by side took 18.3 s each, with sleeping threads
 # 7.9 and 9.2 s; alone, 4.7 s either way; the bytes are the same (scheduling, not arithmetic;
-# README "Reproducible numerics"). A value set in the caller's environment is kept.
+# docs/numerics.md). A value set in the caller's environment is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Which ready job runs first when cores are short (Snakemake's `priority:`; higher first,
@@ -92,7 +97,7 @@ wildcard_constraints:
 def settings(*keys, when=None, **named):
     """A rule's params from params.yaml keys, as the active suite sees them (its overrides
     applied): `**settings("probe.grid")` passes `grid`, `**settings(spec="models.{model}.standin")`
-    passes `spec`, per job. These keys are the rule's DVC params (hearflow.rules reads them from
+    passes `spec`, per job. These keys are the rule's DVC params (hearflow.workflow.rules reads them from
     the rule's entry); with `when={key: value}` they count, and are passed, only while key has
     that value (None otherwise)."""
     return rule_settings(config, keys, named, when)
@@ -137,7 +142,7 @@ def lock_key(wildcards):
 
 
 def sim_metadata(task):
-    """The real task_metadata.json a hear2021-sim task is built around (hearflow.sim)."""
+    """The real task_metadata.json a hear2021-sim task is built around (hearflow.data.sim)."""
     return f"tests/fixtures/hear2021/{task}/task_metadata.json"
 
 
@@ -162,7 +167,7 @@ def load_options(model):
     return dict(spec["options"])
 
 
-# Report phase: what the figures draw (hearflow.targets, shared with the dvc.yaml generator).
+# Report phase: what the figures draw (hearflow.workflow.targets, shared with the dvc.yaml generator).
 TASK_FACTS = task_facts(PLAN.catalog, list(PLAN.tasks))
 REPORT = report_figures(config, PLAN)
 TSNE_MODELS = REPORT["tsne_models"]
@@ -189,6 +194,8 @@ def report_outputs():
     """Every report file except the DVC score plot (rule score_plot)."""
     outs = target_report_outputs(PLAN, REPORT["names"])
     return outs["metrics"] + outs["tables"] + outs["figures"] + outs["plots"][:-1] + outs["html"]
+
+
 # Cluster requests (params.yaml `resources`; profiles/slurm turns them into sbatch flags).
 def embed_request(model):
     return res.request(config["resources"]["embed"], model)

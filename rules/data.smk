@@ -6,17 +6,17 @@ if PLAN.suite == "demo":
     rule demo_archive:
         output:
             mirror_archive(PLAN.mirror, "{task}"),
-        params:
-            **settings("seed", "demo.scale"),
+        log:
+            "logs/demo_archive/{task}.log",
         priority: PRIORITY["data"]
+        conda:
+            "../envs/data.yaml"
         threads: job_threads("demo_archive")
         resources:
             mem_mb=job_mem_mb("demo_archive"),
             runtime=job_runtime("demo_archive"),
-        log:
-            "logs/demo_archive/{task}.log",
-        conda:
-            "../envs/data.yaml"
+        params:
+            **settings("seed", "demo.scale"),
         script:
             "../scripts/demo_archive.py"
 
@@ -29,17 +29,17 @@ if PLAN.suite == "hear2021-sim":
             metadata=sim_metadata("{task}"),
         output:
             mirror_archive(PLAN.mirror, "{task}"),
-        params:
-            **settings("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds"),
+        log:
+            "logs/sim_archive/{task}.log",
         priority: PRIORITY["data"]
+        conda:
+            "../envs/data.yaml"
         threads: job_threads("sim_archive")
         resources:
             mem_mb=job_mem_mb("sim_archive"),
             runtime=job_runtime("sim_archive"),
-        log:
-            "logs/sim_archive/{task}.log",
-        conda:
-            "../envs/data.yaml"
+        params:
+            **settings("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds"),
         script:
             "../scripts/sim_archive.py"
 
@@ -49,29 +49,34 @@ rule download:
         mirror_file,
     output:
         archive_file("{task}", "{arate}"),
-    params:
-        url=lambda w: archive_url(PLAN.mirror, w.task, int(w.arate)),
-        # a mirror folder served over HTTP from 127.0.0.1 by the job itself (hearflow.mirror)
-        serve=PLAN.mirror if SERVE_MIRROR else None,
-        **reads("suites.{suite}.serve", when={"suite": "hear2021-sim"}),
-        lock=PLAN.checksums,
-        lock_key=lock_key,
-        md5=published_md5,
-        # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
-        **reads("suites.{suite}.archive_rates", "suites.{suite}.mirror", "suites.{suite}.catalog"),
-        **reads("seed", "demo.scale", when={"suite": "demo"}),
-        **reads("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds",
-                when={"suite": "hear2021-sim"}),
+    log:
+        "logs/download/{arate}/{task}.log",
     priority: PRIORITY["data"]
+    retries: 2
+    conda:
+        "../envs/data.yaml"
     threads: job_threads("download")
     resources:
         mem_mb=job_mem_mb("download"),
         runtime=job_runtime("download"),
-    log:
-        "logs/download/{arate}/{task}.log",
-    retries: 2
-    conda:
-        "../envs/data.yaml"
+    params:
+        **reads("suites.{suite}.serve", when={"suite": "hear2021-sim"}),
+        **reads("suites.{suite}.archive_rates", "suites.{suite}.mirror", "suites.{suite}.catalog"),
+        **reads("seed", "demo.scale", when={"suite": "demo"}),
+        **reads(
+            "seed",
+            "suites.{suite}.scale",
+            "suites.{suite}.min_clips",
+            "suites.{suite}.max_seconds",
+            when={"suite": "hear2021-sim"},
+        ),
+        url=lambda w: archive_url(PLAN.mirror, w.task, int(w.arate)),
+        # a mirror folder served over HTTP from 127.0.0.1 by the job itself (hearflow.data.mirror)
+        serve=PLAN.mirror if SERVE_MIRROR else None,
+        lock=PLAN.checksums,
+        lock_key=lock_key,
+        md5=published_md5,
+        # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
     script:
         "../scripts/download.py"
 
@@ -80,22 +85,29 @@ rule extract:
     input:
         archive_file("{task}", "{arate}"),
     output:
-        directory(task_dir("{arate}", "{task}")),
-    params:
-        # the 48 kHz folder is the resampling source and stays whole (resample caps); a
-        # folder taken from its own archive keeps the subset resampling would keep
-        max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
-        seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
-        **reads("suites.{suite}.max_clips_per_split", "seed"),
+        report(
+            directory(task_dir("{arate}", "{task}")),
+            patterns=["{name,task_metadata}.json"],
+            caption="captions/task_metadata.rst",
+            category="1. Data",
+            subcategory="{task}",
+            labels={"task": "{task}", "rate": "{arate} Hz"},
+        ),
+    log:
+        "logs/extract/{arate}/{task}.log",
     priority: PRIORITY["data"]
+    conda:
+        "../envs/data.yaml"
     threads: job_threads("extract")
     resources:
         mem_mb=job_mem_mb("extract"),
         runtime=job_runtime("extract", 0),
-    log:
-        "logs/extract/{arate}/{task}.log",
-    conda:
-        "../envs/data.yaml"
+    params:
+        **reads("suites.{suite}.max_clips_per_split", "seed"),
+        # the 48 kHz folder is the resampling source and stays whole (resample caps); a
+        # folder taken from its own archive keeps the subset resampling would keep
+        max_clips_per_split=lambda w: None if int(w.arate) == ARCHIVE_RATE else PLAN.max_clips_per_split,
+        seed=lambda w: None if int(w.arate) == ARCHIVE_RATE else config["seed"],
     script:
         "../scripts/extract.py"
 
@@ -105,17 +117,17 @@ rule resample:
         task_dir(ARCHIVE_RATE, "{task}"),
     output:
         directory(task_dir("{rate}", "{task}")),
-    params:
-        **settings("suites.{suite}.max_clips_per_split", "seed"),
+    log:
+        "logs/resample/{rate}/{task}.log",
     priority: PRIORITY["data"]
+    conda:
+        "../envs/data.yaml"
     threads: job_threads("resample")
     resources:
         mem_mb=job_mem_mb("resample"),
         runtime=job_runtime("resample", 0),
-    log:
-        "logs/resample/{rate}/{task}.log",
-    conda:
-        "../envs/data.yaml"
+    params:
+        **settings("suites.{suite}.max_clips_per_split", "seed"),
     script:
         "../scripts/resample.py"
 

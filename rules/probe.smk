@@ -11,21 +11,36 @@ rule probe:
     input:
         config_dir("{cfg}", "{task}"),
     output:
-        scores_file("{cfg}", "{task}"),
+        report(
+            scores_file("{cfg}", "{task}"),
+            caption="captions/scores.rst",
+            category="4. Probe",
+            subcategory="{cfg}",
+            labels={"config": "{cfg}", "task": "{task}"},
+        ),
+    log:
+        "logs/probe/{cfg}/{task}.log",
     wildcard_constraints:
         cfg=_one_of([] if WIDE_PROBES else PLAN.configs),
-    params:
-        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
-        **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
-                   "probe.device", "seed", "probe.seeds", "probe.bootstrap"),
+    conda:
+        "../envs/probe.yaml"
     threads: job_threads("probe")
     resources:
         mem_mb=job_mem_mb("probe"),
         runtime=job_runtime("probe"),
-    log:
-        "logs/probe/{cfg}/{task}.log",
-    conda:
-        "../envs/probe.yaml"
+    params:
+        **reads("numerics"),  # hearflow.core.numerics: the kernel and thread pins of the job
+        **settings(
+            "probe.engine",
+            "probe.grid",
+            "probe.max_grid_points",
+            "probe.linear",
+            "probe.heareval_python",
+            "probe.device",
+            "seed",
+            "probe.seeds",
+            "probe.bootstrap",
+        ),
     script:
         "../scripts/probe.py"
 
@@ -34,21 +49,39 @@ rule probe_wide:
     input:
         [config_dir("{cfg}", task) for task in PLAN.tasks],
     output:
-        [scores_file("{cfg}", task) for task in PLAN.tasks],
+        [
+            report(
+                scores_file("{cfg}", task),
+                caption="captions/scores.rst",
+                category="4. Probe",
+                subcategory="{cfg}",
+                labels={"config": "{cfg}", "task": task},
+            )
+            for task in PLAN.tasks
+        ],
+    log:
+        "logs/probe/{cfg}.log",
     wildcard_constraints:
         cfg=_one_of(PLAN.configs if WIDE_PROBES else []),
-    params:
-        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
-        **settings("probe.engine", "probe.grid", "probe.max_grid_points", "probe.linear", "probe.heareval_python",
-                   "probe.device", "seed", "probe.seeds", "probe.bootstrap"),
+    conda:
+        "../envs/probe.yaml"
     threads: job_threads("probe_wide")
     resources:
         mem_mb=job_mem_mb("probe_wide"),
         runtime=job_runtime("probe_wide", times=len(PLAN.tasks)),  # the entry's runtime per task
-    log:
-        "logs/probe/{cfg}.log",
-    conda:
-        "../envs/probe.yaml"
+    params:
+        **reads("numerics"),  # hearflow.core.numerics: the kernel and thread pins of the job
+        **settings(
+            "probe.engine",
+            "probe.grid",
+            "probe.max_grid_points",
+            "probe.linear",
+            "probe.heareval_python",
+            "probe.device",
+            "seed",
+            "probe.seeds",
+            "probe.bootstrap",
+        ),
     script:
         "../scripts/probe_wide.py"
 
@@ -62,20 +95,26 @@ rule probe_layers:
     input:
         lambda w: member_dir(w.model, w.task),
     output:
-        layer_scores_file("{model}", "{task}"),
-    params:
-        **reads("numerics"),  # hearflow.numerics: the kernel and thread pins of the job
-        **settings("probe.layers.engine", "probe.linear", "probe.device", "seed"),
-        # the MLP grid matters to the native engine only
-        **settings("probe.grid", "probe.max_grid_points", when={"probe.layers.engine": "native"}),
-    threads: job_threads("probe_layers")
-    resources:
-        mem_mb=job_mem_mb("probe_layers"),
-        runtime=job_runtime("probe_layers"),
+        report(
+            layer_scores_file("{model}", "{task}"),
+            caption="captions/layer_scores.rst",
+            category="4. Probe",
+            subcategory="layers of {model}",
+            labels={"model": "{model}", "task": "{task}"},
+        ),
     log:
         "logs/probe_layers/{model}/{task}.log",
     conda:
         "../envs/probe.yaml"
+    threads: job_threads("probe_layers")
+    resources:
+        mem_mb=job_mem_mb("probe_layers"),
+        runtime=job_runtime("probe_layers"),
+    params:
+        **reads("numerics"),  # hearflow.core.numerics: the kernel and thread pins of the job
+        **settings("probe.layers.engine", "probe.linear", "probe.device", "seed"),
+        # the MLP grid matters to the native engine only
+        **settings("probe.grid", "probe.max_grid_points", when={"probe.layers.engine": "native"}),
     script:
         "../scripts/probe_layers.py"
 

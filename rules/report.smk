@@ -5,16 +5,28 @@ rule metrics:
     input:
         all_scores(),
     output:
-        "reports/metrics.json",
-        "reports/metrics_ci.json",
-    threads: job_threads("metrics")
-    resources:
-        mem_mb=job_mem_mb("metrics"),
-        runtime=job_runtime("metrics"),
+        report(
+            "reports/metrics.json",
+            caption="captions/metrics.rst",
+            category="5. Report",
+            subcategory="metrics",
+            labels={"file": "metrics.json (means)"},
+        ),
+        report(
+            "reports/metrics_ci.json",
+            caption="captions/metrics.rst",
+            category="5. Report",
+            subcategory="metrics",
+            labels={"file": "metrics_ci.json (95% intervals)"},
+        ),
     log:
         "logs/report/metrics.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("metrics")
+    resources:
+        mem_mb=job_mem_mb("metrics"),
+        runtime=job_runtime("metrics"),
     script:
         "../scripts/metrics.py"
 
@@ -25,24 +37,42 @@ rule table:
         paper="reports/paper/tables.csv",
         scores=lambda w: [scores_file(cfg, task) for cfg in PLAN.tables[w.table] for task in PLAN.tasks],
     output:
-        md="reports/tables/{table}.md",
-        csv="reports/tables/{table}.csv",
-        tex="reports/tables/{table}.tex",
-    params:
-        configs=lambda w: PLAN.tables[w.table],
-        tasks=list(PLAN.tasks),
-        evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
-        pairs=ABLATIONS,  # [base, variant] pairs: the paired-difference columns
-        **settings("suite"),
-        **reads("report.tables", "report.figures.ablations"),
-    threads: job_threads("table")
-    resources:
-        mem_mb=job_mem_mb("table"),
-        runtime=job_runtime("table"),
+        md=report(
+            "reports/tables/{table}.md",
+            caption="captions/table.rst",
+            category="5. Report",
+            subcategory="{table}",
+            labels={"table": "{table}", "format": "Markdown"},
+        ),
+        csv=report(
+            "reports/tables/{table}.csv",
+            caption="captions/table.rst",
+            category="5. Report",
+            subcategory="{table}",
+            labels={"table": "{table}", "format": "CSV"},
+        ),
+        tex=report(
+            "reports/tables/{table}.tex",
+            caption="captions/table.rst",
+            category="5. Report",
+            subcategory="{table}",
+            labels={"table": "{table}", "format": "LaTeX"},
+        ),
     log:
         "logs/report/{table}.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("table")
+    resources:
+        mem_mb=job_mem_mb("table"),
+        runtime=job_runtime("table"),
+    params:
+        **settings("suite"),
+        **reads("report.tables", "report.figures.ablations"),
+        configs=lambda w: PLAN.tables[w.table],
+        tasks=list(PLAN.tasks),
+        evaluation={t: f["evaluation"] for t, f in TASK_FACTS.items()},
+        pairs=ABLATIONS,  # [base, variant] pairs: the paired-difference columns
     script:
         "../scripts/table.py"
 
@@ -53,22 +83,34 @@ rule figure_scores:
         paper="reports/paper/tables.csv",
         scores=all_scores(),
     output:
-        png="reports/figures/scores_by_category.png",
+        png=report(
+            "reports/figures/scores_by_category.png",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="scores_by_category",
+            labels={"figure": "scores_by_category", "file": "figure"},
+        ),
         pdf="reports/figures/scores_by_category.pdf",
         caption="reports/figures/scores_by_category.txt",
-        data="reports/plots/scores_by_category.csv",
-    params:
-        configs=list(PLAN.configs),
-        facts=TASK_FACTS,
-        **settings("suite"),
-    threads: job_threads("figure_scores")
-    resources:
-        mem_mb=job_mem_mb("figure_scores"),
-        runtime=job_runtime("figure_scores"),
+        data=report(
+            "reports/plots/scores_by_category.csv",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="scores_by_category",
+            labels={"figure": "scores_by_category", "file": "plotted numbers (CSV)"},
+        ),
     log:
         "logs/report/figure_scores.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("figure_scores")
+    resources:
+        mem_mb=job_mem_mb("figure_scores"),
+        runtime=job_runtime("figure_scores"),
+    params:
+        **settings("suite"),
+        configs=list(PLAN.configs),
+        facts=TASK_FACTS,
     script:
         "../scripts/figure_scores.py"
 
@@ -79,23 +121,35 @@ rule figure_ablations:
         paper="reports/paper/tables.csv",
         scores=all_scores(),
     output:
-        png="reports/figures/ablation_deltas.png",
+        png=report(
+            "reports/figures/ablation_deltas.png",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="ablation_deltas",
+            labels={"figure": "ablation_deltas", "file": "figure"},
+        ),
         pdf="reports/figures/ablation_deltas.pdf",
         caption="reports/figures/ablation_deltas.txt",
-        data="reports/plots/ablation_deltas.csv",
-    params:
-        pairs=ABLATIONS,
-        facts=TASK_FACTS,
-        **settings("suite"),
-        **reads("report.figures.ablations"),
-    threads: job_threads("figure_ablations")
-    resources:
-        mem_mb=job_mem_mb("figure_ablations"),
-        runtime=job_runtime("figure_ablations"),
+        data=report(
+            "reports/plots/ablation_deltas.csv",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="ablation_deltas",
+            labels={"figure": "ablation_deltas", "file": "plotted numbers (CSV)"},
+        ),
     log:
         "logs/report/figure_ablations.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("figure_ablations")
+    resources:
+        mem_mb=job_mem_mb("figure_ablations"),
+        runtime=job_runtime("figure_ablations"),
+    params:
+        **settings("suite"),
+        **reads("report.figures.ablations"),
+        pairs=ABLATIONS,
+        facts=TASK_FACTS,
     script:
         "../scripts/figure_ablations.py"
 
@@ -104,23 +158,35 @@ rule figure_tsne:
     input:
         [member_dir(m, t) for m in TSNE_MODELS for t in TSNE_TASKS],
     output:
-        png="reports/figures/tsne_fusion.png",
+        png=report(
+            "reports/figures/tsne_fusion.png",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="tsne_fusion",
+            labels={"figure": "tsne_fusion", "file": "figure"},
+        ),
         pdf="reports/figures/tsne_fusion.pdf",
         caption="reports/figures/tsne_fusion.txt",
-        data="reports/plots/tsne_fusion.csv",
-    params:
-        members={m: {t: member_dir(m, t) for t in TSNE_TASKS} for m in TSNE_MODELS},
-        **settings("report.figures.tsne.points_per_task", "report.figures.tsne.perplexity", "seed", "suite"),
-        **reads("report.figures.tsne.models", "report.figures.tsne.exclude_tasks"),
+        data=report(
+            "reports/plots/tsne_fusion.csv",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="tsne_fusion",
+            labels={"figure": "tsne_fusion", "file": "plotted numbers (CSV)"},
+        ),
+    log:
+        "logs/report/figure_tsne.log",
     priority: PRIORITY["tsne"]
+    conda:
+        "../envs/report.yaml"
     threads: job_threads("figure_tsne")
     resources:
         mem_mb=job_mem_mb("figure_tsne"),
         runtime=job_runtime("figure_tsne"),
-    log:
-        "logs/report/figure_tsne.log",
-    conda:
-        "../envs/report.yaml"
+    params:
+        **settings("report.figures.tsne.points_per_task", "report.figures.tsne.perplexity", "seed", "suite"),
+        **reads("report.figures.tsne.models", "report.figures.tsne.exclude_tasks"),
+        members={m: {t: member_dir(m, t) for t in TSNE_TASKS} for m in TSNE_MODELS},
     script:
         "../scripts/figure_tsne.py"
 
@@ -129,20 +195,32 @@ rule figure_layers:
     input:
         layer_curve_scores(),
     output:
-        png="reports/figures/layer_curves.png",
+        png=report(
+            "reports/figures/layer_curves.png",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="layer_curves",
+            labels={"figure": "layer_curves", "file": "figure"},
+        ),
         pdf="reports/figures/layer_curves.pdf",
         caption="reports/figures/layer_curves.txt",
-        data="reports/plots/layer_curves.csv",
-    params:
-        **settings("suite"),
-    threads: job_threads("figure_layers")
-    resources:
-        mem_mb=job_mem_mb("figure_layers"),
-        runtime=job_runtime("figure_layers"),
+        data=report(
+            "reports/plots/layer_curves.csv",
+            caption="captions/figure.rst",
+            category="5. Report",
+            subcategory="layer_curves",
+            labels={"figure": "layer_curves", "file": "plotted numbers (CSV)"},
+        ),
     log:
         "logs/report/figure_layers.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("figure_layers")
+    resources:
+        mem_mb=job_mem_mb("figure_layers"),
+        runtime=job_runtime("figure_layers"),
+    params:
+        **settings("suite"),
     script:
         "../scripts/figure_layers.py"
 
@@ -157,19 +235,19 @@ rule report_html:
         layers=layer_curve_scores(),
     output:
         "reports/report.html",
-    params:
-        config=config,  # shown in the page: every key
-        snakemake_metadata=".snakemake/metadata",
-        **settings("suite"),
-        **reads("*"),
-    threads: job_threads("report_html")
-    resources:
-        mem_mb=job_mem_mb("report_html"),
-        runtime=job_runtime("report_html"),
     log:
         "logs/report/report_html.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("report_html")
+    resources:
+        mem_mb=job_mem_mb("report_html"),
+        runtime=job_runtime("report_html"),
+    params:
+        **settings("suite"),
+        **reads("*"),
+        config=config,  # shown in the page: every key
+        snakemake_metadata=".snakemake/metadata",
     script:
         "../scripts/report_html.py"
 
@@ -183,20 +261,26 @@ rule score_plot:
     input:
         all_scores(),
     output:
-        "reports/plots/scores.csv",
-    threads: job_threads("score_plot")
-    resources:
-        mem_mb=job_mem_mb("score_plot"),
-        runtime=job_runtime("score_plot"),
+        report(
+            "reports/plots/scores.csv",
+            caption="captions/score_plot.rst",
+            category="5. Report",
+            subcategory="metrics",
+            labels={"file": "plots/scores.csv (dvc plots)"},
+        ),
     log:
         "logs/report/score_plot.log",
     conda:
         "../envs/report.yaml"
+    threads: job_threads("score_plot")
+    resources:
+        mem_mb=job_mem_mb("score_plot"),
+        runtime=job_runtime("score_plot"),
     script:
         "../scripts/score_plot.py"
 
 
-# Resource plan (hearflow.plan): `snakemake plan` writes reports/plan/<suite>.{md,json} for
+# Resource plan (hearflow.workflow.plan): `snakemake plan` writes reports/plan/<suite>.{md,json} for
 # every suite with a task catalog (hear2021, hear2021-sim), whichever suite is active.
 PLANNED_SUITES = sorted(s for s, spec in config["suites"].items() if spec.get("catalog"))
 
@@ -208,17 +292,17 @@ rule plan_suite:
     output:
         md="reports/plan/{suite}.md",
         json="reports/plan/{suite}.json",
-    wildcard_constraints:
-        suite=_one_of(PLANNED_SUITES),
-    params:
-        python=PYTHON,  # torch-free: Snakemake's own interpreter has what it needs
     log:
         "logs/plan/{suite}.log",
+    wildcard_constraints:
+        suite=_one_of(PLANNED_SUITES),
     localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        python=PYTHON,  # torch-free: Snakemake's own interpreter has what it needs
     shell:
-        '"{params.python}" -m hearflow.plan --suite {wildcards.suite} --output {output.md} --json {output.json} > {log} 2>&1'
+        '"{params.python}" -m hearflow.workflow.plan --suite {wildcards.suite} --output {output.md} --json {output.json} > {log} 2>&1'
 
 
 rule plan:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.demo import build_archive
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.data.demo import build_archive
 
 
 def main(smk):

@@ -1,14 +1,14 @@
 """Fetch one task archive, verified against the committed checksum lock (a mirror folder with
-`serve`: over HTTP from a server on 127.0.0.1 that this job runs, hearflow.mirror)."""
+`serve`: over HTTP from a server on 127.0.0.1 that this job runs, hearflow.data.mirror)."""
 
 import contextlib
 import logging
 import os
 from pathlib import Path
 
-from hearflow.data import ChecksumLock, archive_name, fetch
-from hearflow.mirror import serve
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.data.archives import ChecksumLock, archive_name, fetch
+from hearflow.data.mirror import serve
 
 
 def main(smk):
@@ -21,7 +21,7 @@ def main(smk):
             lock=ChecksumLock(Path(smk.params.lock)),
             lock_key=smk.params.lock_key,
             expected_md5=smk.params.md5,
-            # attempts after a dropped connection, each resuming where the last stopped (README)
+            # attempts after a dropped connection, each resuming where the last stopped (docs/suites.md)
             retries=int(os.environ.get("HEARFLOW_DOWNLOAD_RETRIES", 5)),
         )
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.embed import embed_task
-from hearflow.smk import run, set_threads
+from hearflow.core.smk import run, set_threads
+from hearflow.embed.job import embed_task
 
 
 def main(smk):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.ensemble import build_config, member_views
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.ensemble.derive import build_config, member_views
 
 
 def main(smk):

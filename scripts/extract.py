@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.data import extract_task
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.data.archives import extract_task
 
 
 def main(smk):

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hearflow.figures import write_layer_figure
-from hearflow.io import read_json
-from hearflow.smk import run
+from hearflow.core.io import read_json
+from hearflow.core.smk import run
+from hearflow.report.figures import write_layer_figure
 
 
 def main(smk):

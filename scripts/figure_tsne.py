@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from hearflow import numerics
-from hearflow.figures import write_tsne_figure
-from hearflow.io import read_json
-from hearflow.smk import run
+from hearflow.core import numerics
+from hearflow.core.io import read_json
+from hearflow.core.smk import run
+from hearflow.report.figures import write_tsne_figure
 
 
 def main(smk):

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hearflow.intervals import write_intervals
-from hearflow.report import write_metrics
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.report.intervals import write_intervals
+from hearflow.report.metrics import write_metrics
 
 
 def main(smk):

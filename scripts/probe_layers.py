@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.probe_job import run_layer_probe
-from hearflow.smk import run, set_threads
+from hearflow.core.smk import run, set_threads
+from hearflow.probe.job import run_layer_probe
 
 
 def main(smk):

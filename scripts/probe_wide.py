@@ -3,8 +3,8 @@ task's scores kept in results/cache/probe so that a rerun computes only what cha
 
 from pathlib import Path
 
-from hearflow.probe_job import PROBE_CACHE, engine_settings, run_probes
-from hearflow.smk import run, set_threads
+from hearflow.core.smk import run, set_threads
+from hearflow.probe.job import PROBE_CACHE, engine_settings, run_probes
 
 
 def main(smk):

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import yaml
 
-from hearflow.html_report import gather_provenance, git_state, snakemake_job_times, write_report
-from hearflow.io import read_json
-from hearflow.report import read_table_csv
-from hearflow.smk import run
+from hearflow.core.io import read_json
+from hearflow.core.smk import run
+from hearflow.report.formats import read_table_csv
+from hearflow.report.html import gather_provenance, git_state, snakemake_job_times, write_report
 
 
 def main(smk):

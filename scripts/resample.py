@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hearflow.audio import resample_task
-from hearflow.data import ARCHIVE_RATE
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.data.archives import ARCHIVE_RATE
+from hearflow.data.resample import resample_task
 
 
 def main(smk):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.report import write_score_plot
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.report.metrics import write_score_plot
 
 
 def main(smk):

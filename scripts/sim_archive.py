@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hearflow.catalog import load_catalog
-from hearflow.sim import build_archive, task_shape
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.data.catalog import load_catalog
+from hearflow.data.sim import build_archive, task_shape
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Write a seeded, randomly initialised stand-in checkpoint."""
 
-from hearflow.models.standin import build_standin
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.embed.models.standin import build_standin
 
 
 def main(smk):

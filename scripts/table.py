@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hearflow.report import write_tables
-from hearflow.smk import run
+from hearflow.core.smk import run
+from hearflow.report.formats import write_tables
 
 
 def main(smk):

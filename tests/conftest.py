@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearflow import hear
-from hearflow.audio import write_clip
+from hearflow.core import hear
+from hearflow.core.audio import write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def make_task(
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory) -> dict[str, Path]:
     """Tiny seeded wav2vec2 and HuBERT checkpoints written with save_pretrained."""
-    from hearflow.models.standin import build_standin
+    from hearflow.embed.models.standin import build_standin
 
     root = tmp_path_factory.mktemp("standins")
     return {
@@ -78,7 +78,7 @@ def passt_weights(tmp_path_factory) -> Path:
     """A randomly initialised small PaSST (PASST_TINY sizes) saved as a weights file."""
     import torch
 
-    from hearflow.models.passt import build_network
+    from hearflow.embed.models.passt import build_network
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("passt") / "passt-tiny-random.pt"

@@ -3,7 +3,7 @@
 Upstream publishes hear2021-<task>-<rate>.tar.gz at 16000/22050/32000/44100 Hz besides the
 public 48 kHz ones. A rate listed in the suite's `archive_rates` is downloaded, verified and
 extracted from its own archive; the resample job for it disappears. Tested with synthetic
-archives (hearflow.simtask) served by an HTTP server on 127.0.0.1.
+archives (hearflow.data.simtask) served by an HTTP server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import data, dvcgen, hear, resources, simtask
-from hearflow.audio import resample_task
-from hearflow.config import load_params
+from hearflow.core import hear
+from hearflow.data import archives as data
+from hearflow.data import simtask
+from hearflow.data.resample import resample_task
+from hearflow.workflow import dvcgen, resources
+from hearflow.workflow.config import load_params
 from tests.conftest import ROOT, copy_checkout, serve_folder
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from hearflow import hear
-from hearflow.audio import resample_clip, resample_task
+from hearflow.core import hear
+from hearflow.data.resample import resample_clip, resample_task
 from tests.conftest import make_task
 
 

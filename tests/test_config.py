@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from hearflow.config import ParamsError, load_params, make_plan, validate_params
+from hearflow.workflow.config import ParamsError, load_params, make_plan, validate_params
 from tests.conftest import ROOT
 
 

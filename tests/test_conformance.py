@@ -2,7 +2,7 @@
 
 For each of the 20 `tests/fixtures/hear2021/<dir>/task_metadata.json` (what hear-preprocess
 v2021.1.0 writes; see the README there), a tiny synthetic task is built with
-`hearflow.simtask` around that exact file (copied byte for byte: split names, split mode,
+`hearflow.data.simtask` around that exact file (copied byte for byte: split names, split mode,
 folds, `nfolds` present only for k-fold, embedding and prediction type, evaluation metrics,
 `evaluation_params`, the extra keys). The audio is made up and short: 1 s clips for scene
 tasks (sample_duration 0.81 s stays 0.81 s), 2 s for the event tasks, 0.4-1.8 s for FSD50K.
@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import simtask
-from hearflow.hear import KFOLD_SPLIT_MODES
+from hearflow.core.hear import KFOLD_SPLIT_MODES
+from hearflow.data import simtask
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"
@@ -102,8 +102,8 @@ def feature_embeddings(task_dir: Path, emb_dir: Path) -> Path:
     clip (scene) or of 100 ms frames every 50 ms (event; timestamps at the frame centres)."""
     import numpy as np
 
-    from hearflow import hear
-    from hearflow.audio import read_clip
+    from hearflow.core import hear
+    from hearflow.core.audio import read_clip
 
     task = hear.Task.load(task_dir)
     hear.copy_task_files(task, emb_dir)
@@ -150,7 +150,7 @@ def check_scores(task: str, scores: dict) -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_linear_engine_on_the_real_metadata(task, embedded, tmp_path, one_torch_thread):
-    from hearflow.probe_job import run_probe
+    from hearflow.probe.job import run_probe
 
     scores = run_probe(
         embedded[task],
@@ -183,7 +183,7 @@ HEAREVAL_TASKS = [
 )
 @pytest.mark.parametrize("task", HEAREVAL_TASKS)
 def test_heareval_engine_on_the_real_metadata(task, embedded, tmp_path):
-    from hearflow.probe_job import run_probe
+    from hearflow.probe.job import run_probe
 
     scores = run_probe(
         embedded[task],

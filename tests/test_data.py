@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hearflow import data
+from hearflow.data import archives as data
 from tests.conftest import make_task
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearflow.demo import DEMO_TASKS, SAMPLE_RATE, build_archive, synthesize_task
-from hearflow.hear import Task, check_task_layout
+from hearflow.core.hear import Task, check_task_layout
+from hearflow.data.demo import DEMO_TASKS, SAMPLE_RATE, build_archive, synthesize_task
 
 SCALE = 0.1  # the tone task is then at its minimum: every class twice in train
 SEED = 7

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import dvcgen
-from hearflow.config import deep_merge, load_params, make_plan
+from hearflow.workflow import dvcgen
+from hearflow.workflow.config import load_params, make_plan
+from hearflow.workflow.keys import deep_merge
 from tests.conftest import ROOT, copy_checkout
 from tests.test_workflow import REDUCED
 
@@ -64,7 +65,7 @@ def _make_repo(dest: Path) -> Path:
     copy_checkout(dest, exclude=("dvc.lock", ".dvc/cache", ".dvc/tmp"))
     params = deep_merge(yaml.safe_load((dest / "params.yaml").read_text()), SMALL)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(dest, sys.executable, "-m", "hearflow.dvcgen")
+    _run(dest, sys.executable, "-m", "hearflow.workflow.dvcgen")
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")
     _git(dest, "commit", "-qm", "reduced demo")
@@ -104,7 +105,7 @@ def _pulled_clone(repo: Path, dest: Path) -> Path:
 
 
 def test_committed_dvc_yaml_is_generated_from_params():
-    res = _run(ROOT, sys.executable, "-m", "hearflow.dvcgen", "--check", check=False)
+    res = _run(ROOT, sys.executable, "-m", "hearflow.workflow.dvcgen", "--check", check=False)
     assert res.returncode == 0, res.stderr
 
 
@@ -204,12 +205,14 @@ def test_probe_stages_list_only_probe_keys():
         + [f"probe.linear.{k}" for k in ("lr", "batch_size", "lr_decay", "weight_decay")]
         + ["suites.demo.overrides.probe.linear.epochs"]
         + ["probe.heareval_python", "probe.device"]
-        + ["numerics"]  # the kernel and thread pins (hearflow.numerics): every computing stage
+        + ["numerics"]  # the kernel and thread pins (hearflow.core.numerics): every computing stage
     )
     assert not any(k.startswith("probe.layers") for k in st["params"])  # the layer probes' own stages
-    assert st["cmd"].startswith("python -m hearflow.dvcrun --rules probe_wide -- ")  # the demo: wide probe jobs
+    assert st["cmd"].startswith(
+        "python -m hearflow.workflow.dvcrun --rules probe_wide -- "
+    )  # the demo: wide probe jobs
     narrow = deep_merge(params, {"suites": {"demo": {"probe_jobs": "narrow"}}})
-    assert dvcgen.stages(narrow)["probe"]["cmd"].startswith("python -m hearflow.dvcrun --rules probe -- ")
+    assert dvcgen.stages(narrow)["probe"]["cmd"].startswith("python -m hearflow.workflow.dvcrun --rules probe -- ")
     assert "--profile" not in st["cmd"] and "--cores" not in st["cmd"]
     assert all(next(iter(o.values())) == {"persist": True} for o in st["outs"])  # the batch's outputs stay
 
@@ -222,9 +225,9 @@ def test_repro_runs_everything_then_nothing(built):
     repo, first = built
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     assert sorted(_ran(first)) == sorted(stages)
-    # hearflow.dvcrun: one Snakemake call built every stage; the other commands found theirs
+    # hearflow.workflow.dvcrun: one Snakemake call built every stage; the other commands found theirs
     out = first.stdout + first.stderr
-    assert out.count(f"hearflow.dvcrun: one Snakemake run for {len(stages)} stage(s)") == 1, out[-3000:]
+    assert out.count(f"hearflow.workflow.dvcrun: one Snakemake run for {len(stages)} stage(s)") == 1, out[-3000:]
     assert out.count("built by this run's Snakemake call") == len(stages) - 1
     assert json.loads((repo / "reports" / "metrics.json").read_text()).keys() == set(CONFIGS)
     again = _dvc(repo, "repro")
@@ -237,7 +240,7 @@ def test_editing_embed_py_changes_embed_stages_only(built):
     """After a change to embed.py, `dvc status` names the embedding stages and no other: the
     probe stages depend on the embeddings' content, not on embedding code."""
     repo, _ = built
-    embed = repo / "src" / "hearflow" / "embed.py"
+    embed = repo / "src" / "hearflow" / "embed" / "job.py"
     text = embed.read_text()
     try:
         embed.write_text(text + "\n# a comment: a new version of the file\n")
@@ -246,7 +249,7 @@ def test_editing_embed_py_changes_embed_stages_only(built):
         embed.write_text(text)
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     assert set(status) == {n for n in stages if n.startswith("embed-")}
-    assert all(change == [{"changed deps": {"src/hearflow/embed.py": "modified"}}] for change in status.values())
+    assert all(change == [{"changed deps": {"src/hearflow/embed/job.py": "modified"}}] for change in status.values())
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
 
 
@@ -340,8 +343,8 @@ def test_experiment_reruns_probe_and_report_and_diffs_across_commits(built, remo
 
 
 def _job_records(repo: Path) -> list[dict]:
-    """Every job record (hearflow.smk: one per job attempt) in the logs of a workspace."""
-    from hearflow.smk import read_records
+    """Every job record (hearflow.core.smk: one per job attempt) in the logs of a workspace."""
+    from hearflow.core.smk import read_records
 
     return [r for log in sorted((repo / "logs").rglob("*.log")) for r in read_records(log)]
 

@@ -1,4 +1,4 @@
-"""hearflow.dvcrun, the command of every dvc.yaml stage, on a toy pipeline with real DVC and
+"""hearflow.workflow.dvcrun, the command of every dvc.yaml stage, on a toy pipeline with real DVC and
 Snakemake: one Snakemake call per `dvc repro`, what it forces, and what it leaves alone."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import dvcrun
+from hearflow.workflow import dvcrun
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -39,7 +39,7 @@ rule c:
     params: y=config["y"]
     shell: "echo {params.y} > {output}"
 """
-RUN = "python -m hearflow.dvcrun --rules"
+RUN = "python -m hearflow.workflow.dvcrun --rules"
 DVC_YAML = {
     "stages": {
         "a": {
@@ -101,7 +101,7 @@ def test_one_snakemake_call_builds_every_stage_of_a_repro(toy):
     ran, jobs, out = _repro(toy)
     assert ran == ["a", "b", "c"]
     assert sorted(jobs) == ["a", "b", "c"]
-    assert out.count("hearflow.dvcrun: one Snakemake run for 3 stage(s)") == 1
+    assert out.count("hearflow.workflow.dvcrun: one Snakemake run for 3 stage(s)") == 1
     assert out.count("built by this run's Snakemake call") == 2  # b and c found their outputs
     assert (toy / "out" / "b" / "b.txt").read_text() == "a 1\na 1\n"
     assert _repro(toy)[:2] == ([], [])
@@ -145,7 +145,7 @@ def test_what_snakemake_built_is_not_built_again(toy):
 
 def test_outputs_without_snakemake_records_are_forced_after_a_change(toy):
     """As after `dvc pull` in a fresh clone: no Snakemake records, and a dry run has reset the
-    file ages (hearflow.dvcgen.settle_mtimes does so); a params change must still rebuild."""
+    file ages (hearflow.workflow.dvcgen.settle_mtimes does so); a params change must still rebuild."""
     _repro(toy)
     _run(toy, "rm", "-rf", ".snakemake")
     _set(toy, y=5)
@@ -203,7 +203,7 @@ def test_built_at_reads_snakemakes_own_records(toy):
 def test_wide_stages_force_only_the_jobs_a_change_touches(tmp_path):
     """The hearflow dvc.yaml: one stage holds every configuration's ensembles (and one every
     probe). A change to one configuration's settings forces that configuration's targets
-    alone (hearflow.dvcgen.forcing: the keys each job reads); a key every job reads forces
+    alone (hearflow.workflow.dvcgen.forcing: the keys each job reads); a key every job reads forces
     them all; Snakemake then reruns what depends on the forced ones. Outputs here have no
     Snakemake records (as after `dvc pull`), so every touched target is forced."""
     stages = dvcrun.load_stages(ROOT)
@@ -225,8 +225,10 @@ def test_wide_stages_force_only_the_jobs_a_change_touches(tmp_path):
     assert dvcrun.must_force(ensemble, {}, tmp_path, detail) == []
     # Without the job detail (another project's dvc.yaml) a change forces its whole stage.
     assert dvcrun.must_force(ensemble, {"params": ["configs.avg_xc"]}, tmp_path) == ensemble.targets
-    # A code file forces the jobs that run it: ensemble.py is every ensemble job's.
-    (tmp_path / "src" / "hearflow").mkdir(parents=True)
-    (tmp_path / "src" / "hearflow" / "ensemble.py").write_text("")
-    assert dvcrun.must_force(ensemble, {"code": ["src/hearflow/ensemble.py"]}, tmp_path, detail) == ensemble.targets
-    assert dvcrun.must_force(probe, {"code": ["src/hearflow/ensemble.py"]}, tmp_path, detail) == []
+    # A code file forces the jobs that run it: ensemble/derive.py is every ensemble job's.
+    (tmp_path / "src" / "hearflow" / "ensemble").mkdir(parents=True)
+    (tmp_path / "src" / "hearflow" / "ensemble" / "derive.py").write_text("")
+    assert (
+        dvcrun.must_force(ensemble, {"code": ["src/hearflow/ensemble/derive.py"]}, tmp_path, detail) == ensemble.targets
+    )
+    assert dvcrun.must_force(probe, {"code": ["src/hearflow/ensemble/derive.py"]}, tmp_path, detail) == []

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow import hear
-from hearflow.embed import embed_task
-from hearflow.ensemble import (
+from hearflow.core import hear
+from hearflow.core.pooling import time_group_bounds
+from hearflow.embed.job import embed_task
+from hearflow.ensemble.derive import (
     align_time,
     build_config,
     combine_groups,
@@ -22,7 +23,6 @@ from hearflow.ensemble import (
     interpolate_linear,
     member_views,
 )
-from hearflow.pooling import time_group_bounds
 from tests.conftest import ROOT, make_task
 
 DIM = 48
@@ -75,8 +75,8 @@ def event_members(tmp_path_factory, standins):
 
 def _direct_gura(task, standins, combine):
     """The original recipe, step by step, straight from the models (one clip at a time)."""
-    from hearflow.audio import read_clip
-    from hearflow.models import crepe, ssl
+    from hearflow.core.audio import read_clip
+    from hearflow.embed.models import crepe, ssl
 
     hub = ssl.load_model(checkpoint=str(standins["hubert"]), layer="fusion", device="cpu")
     w2v = ssl.load_model(checkpoint=str(standins["wav2vec2"]), layer="last", device="cpu")
@@ -126,15 +126,15 @@ def test_single_config_copies_its_member(event_members):
 
 
 def test_ensemble_phase_runs_no_model_code(event_members, tmp_path):
-    """Build a config with torch, transformers, torchcrepe and hearflow.models unimportable."""
+    """Build a config with torch, transformers, torchcrepe and hearflow.embed.models unimportable."""
     task, dirs, root = event_members
     code = textwrap.dedent(
         f"""
         import sys
-        for name in ("torch", "transformers", "torchcrepe", "hearflow.models"):
+        for name in ("torch", "transformers", "torchcrepe", "hearflow.embed.models"):
             sys.modules[name] = None  # any import of them now raises ImportError
         from pathlib import Path
-        from hearflow.ensemble import build_config
+        from hearflow.ensemble.derive import build_config
         build_config([Path({str(dirs["hubert"] / "fusion")!r}), Path({str(dirs["crepe"] / "last")!r})],
                      Path({str(tmp_path / "cfg")!r}), combine="cat", dim=16)
         print("ok")
@@ -175,7 +175,7 @@ def test_user_config_of_three_layers_of_one_model(tmp_path, standins):
 # ------------------------------------------------------------- the authors' modules, transcribed
 # References below are written from the NTU-GURA submission's modules
 # (tony10101105/HEAR-2021-NeurIPS-Challenge---NTU-GURA, GURA/ at 7b7ce730d232, the version
-# HEAR's re-run installs), in torch as they are, not from hearflow.ensemble.
+# HEAR's re-run installs), in torch as they are, not from hearflow.ensemble.derive.
 _lerp = torch.nn.functional.interpolate
 
 
@@ -231,7 +231,7 @@ def test_cat_xw_joins_blocks_as_cat_hubert_wav2vec2():
 def test_fusion_cat_xwc_time_scene_is_the_authors_condensed_groups(frames):
     """GURA/fusion_cat_xwc_time.py's scene embedding, from members' time-group views: HuBERT
     (1280) and wav2vec2 (1024) with the same frame count, CREPE (2048) stretched to it
-    (here given at that frame count, where the recipe is exact: README, Known limits)."""
+    (here given at that frame count, where the recipe is exact: docs/limits.md)."""
     h, w, c = _rand(1, frames, 1280, seed=7), _rand(1, frames, 1024, seed=8), _rand(1, frames, 2048, seed=9)
     ref = _gura_condense(_gura_merge(_gura_align(h, 1024), _gura_align(w, 1024), _gura_align(c, 1024)))
     assert ref.shape == (1, 15360 if frames >= 5 else 3072)
@@ -246,8 +246,8 @@ def test_fusion_cat_xwc_time_scene_is_the_authors_condensed_groups(frames):
 def test_embedding_job_writes_time_group_views_and_configs_read_them(tmp_path, standins):
     """groups05/{last,fusion} hold the 5 time-group means of the model's own frames (chunked
     clips included); a config with pooling {groups: 5} reads them, group-major."""
-    from hearflow.audio import read_clip
-    from hearflow.models import ssl
+    from hearflow.core.audio import read_clip
+    from hearflow.embed.models import ssl
 
     task = make_task(tmp_path / "tasks", durations={"train": [1.0, 2.3], "valid": [0.7], "test": [1.6]})
     opts = {"checkpoint": str(standins["hubert"]), "chunk_seconds": 0.5, "context_seconds": 0.1}
@@ -290,8 +290,8 @@ def test_scene_ensemble_with_crepe_stays_near_the_authors_frame_recipe(tmp_path,
     uses CREPE's own frames, the one place the pipeline departs on purpose: bound 2e-3
     relative L2 (measured 8e-5 here; the demo suite, 4.6e-4:
     reports/benchmarks/ensemble_scene_deviation.md)."""
-    from hearflow.audio import read_clip
-    from hearflow.models import crepe, ssl
+    from hearflow.core.audio import read_clip
+    from hearflow.embed.models import crepe, ssl
 
     task = make_task(tmp_path / "tasks", durations={"train": [1.0, 1.4], "valid": [1.2], "test": [2.0, 1.6]})
     groups = [pooling["groups"]] if isinstance(pooling, dict) else []

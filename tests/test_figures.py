@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from hearflow import hear
-from hearflow.figures import (
+from hearflow.core import hear
+from hearflow.report.figures import (
     ablation_deltas,
     clip_embeddings,
     normalised_scores,
@@ -19,7 +19,7 @@ from hearflow.figures import (
     write_scores_figure,
     write_tsne_figure,
 )
-from hearflow.report import read_paper_values
+from hearflow.report.tables import read_paper_values
 from tests.conftest import ROOT
 from tests.test_report import CATALOG, fake_hear2021_metrics
 
@@ -221,9 +221,9 @@ def test_layer_curves_follow_the_probe_layers_contract(tmp_path):
 
 def test_ablation_figure_draws_paired_intervals_in_the_deltas_units(tmp_path):
     """With score files of three seeds and clip resamples, each delta gets its paired 95%
-    interval (hearflow.stats.paired on the same numbers), in points and with the sign flipped
+    interval (hearflow.report.stats.paired on the same numbers), in points and with the sign flipped
     where lower is better, and is marked significant when the interval excludes zero."""
-    from hearflow.stats import paired
+    from hearflow.report.stats import paired
 
     facts = {"dc": {"category": "general", "embedding_type": "event", "evaluation": ["segment_1s_er"]}}
     reps = [[0.55, 0.6, 0.65], [0.57, 0.6, 0.63], [0.58, 0.61, 0.62]]

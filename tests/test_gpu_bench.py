@@ -1,5 +1,5 @@
 """benchmarks/gpu.py --tiny: the GPU checks' one command runs end to end on the CPU (tiny models)
-and writes its report; the real run needs a CUDA device (README: GPU checks)."""
+and writes its report; the real run needs a CUDA device (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

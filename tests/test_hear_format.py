@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from hearflow import hear
+from hearflow.core import hear
 from tests.conftest import ROOT, make_task
 
 

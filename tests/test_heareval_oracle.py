@@ -115,13 +115,13 @@ def _tolerance(test_clips: int) -> float:
 
 def _pinned_engine(engine: str, emb, **kwargs) -> dict:
     """benchmarks.probe_compare.run_engine in a process of its own under the reproducible
-    numerics pins (hearflow.numerics: AVX2 kernels, fixed threads), which the heareval runner it
+    numerics pins (hearflow.core.numerics: AVX2 kernels, fixed threads), which the heareval runner it
     starts inherits: where two grid points' validation scores tie up to rounding, which one is
     kept depends on the CPU's kernels (on an AVX-512 machine the unpinned engines kept
     different mixtures points), so both engines compute with the kernels of every machine."""
     import sys
 
-    from hearflow import numerics
+    from hearflow.core import numerics
 
     code = (
         "import json, sys; from pathlib import Path; from benchmarks.probe_compare import run_engine; "
@@ -146,8 +146,8 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     import time
 
     from benchmarks.probe_compare import demo_embeddings
-    from hearflow import hear
-    from hearflow.demo import DEMO_TASKS
+    from hearflow.core import hear
+    from hearflow.data.demo import DEMO_TASKS
 
     # A quarter of the demo's clips, but half for the mixtures: at a quarter their validation
     # splits hold 12 clips, where the validation mAP of several points saturates and a tie

@@ -1,4 +1,4 @@
-"""hearflow.lockcheck (CI's lock check) on a small real DVC repository: passes on a lock that
+"""hearflow.workflow.lockcheck (CI's lock check) on a small real DVC repository: passes on a lock that
 `dvc repro` wrote, fails naming the file or key once code, params or a command change after it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from hearflow.lockcheck import main, stale_stages
+from hearflow.workflow.lockcheck import main, stale_stages
 from tests.conftest import ROOT
 
 
@@ -69,4 +69,4 @@ def test_stale_stages_reads_dvc_status_json():
 
 def test_this_checkout_s_lock_is_checked_by_ci():
     """.ci/run runs the check in the fresh clone before the main job."""
-    assert "python -m hearflow.lockcheck" in (ROOT / ".ci" / "run").read_text()
+    assert "python -m hearflow.workflow.lockcheck" in (ROOT / ".ci" / "run").read_text()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow.models import EmbeddingModel, ModelModule, check_model, crepe, import_module, logmel, registry, ssl
-from hearflow.models.common import select_layer
+from hearflow.embed.models import EmbeddingModel, ModelModule, check_model, crepe, import_module, logmel, registry, ssl
+from hearflow.embed.models.common import select_layer
 
 SR = 16000
 EXAMPLES = [(name, example) for name, entry in registry().items() for example in entry.spec.examples]
@@ -41,7 +41,7 @@ def test_every_model_module_keeps_the_contract(loaded):
 
 
 def test_registry_lists_the_model_files_that_declare_a_spec():
-    """Each src/hearflow/models/*.py with a module-level `SPEC = ModelSpec(...)`, read without
+    """Each src/hearflow/embed/models/*.py with a module-level `SPEC = ModelSpec(...)`, read without
     importing it; shared code (common, standin) is no model module."""
     assert set(registry()) == {"crepe", "logmel", "passt", "ssl"}
     assert registry()["ssl"].spec.per_layer and registry()["logmel"].spec.sample_rate == 32000
@@ -240,10 +240,10 @@ def test_logmel_puts_a_tone_in_its_hand_computed_mel_bin():
 )
 def test_full_size_architectures_embed(checkpoint):
     """The real checkpoints' architectures (catalog/checkpoints.yaml, from their Hub configs),
-    at full size with random weights, through hearflow.models.ssl: 2 s of audio."""
+    at full size with random weights, through hearflow.embed.models.ssl: 2 s of audio."""
     from transformers import AutoModel
 
-    from hearflow.models.standin import architecture_config, checkpoint_facts
+    from hearflow.embed.models.standin import architecture_config, checkpoint_facts
 
     facts = checkpoint_facts(checkpoint)
     torch.manual_seed(0)

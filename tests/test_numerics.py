@@ -1,4 +1,4 @@
-"""Reproducible numerics (hearflow.numerics): the same bytes whatever kernels the CPU would
+"""Reproducible numerics (hearflow.core.numerics): the same bytes whatever kernels the CPU would
 pick and whatever thread and worker counts a job gets; different bytes in `fast` mode.
 
 Another CPU is simulated the only way one machine can: by pushing each library to another
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.numerics import digest, scores_digest
-from hearflow import numerics
+from hearflow.core import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 # ... and spinning idle OpenMP threads (GNU OpenMP's default; jobs sleep theirs)
@@ -89,10 +89,10 @@ def test_the_snakefile_puts_the_pins_into_every_jobs_environment():
 def _child(spec: dict) -> dict:
     """One job in its own process: embed the task with a stand-in HuBERT and log-mel, probe
     the fixed log-mel embeddings; digests of every output byte."""
-    from hearflow.embed import embed_task
+    from hearflow.embed.job import embed_task
     from hearflow.probe import probe_task
 
-    numerics.check_environment(spec["numerics"])  # what hearflow.smk.run does in every job
+    numerics.check_environment(spec["numerics"])  # what hearflow.core.smk.run does in every job
     numerics.limit_threads()
     numerics.configure_torch(spec["threads"])
     digests = {}
@@ -122,9 +122,9 @@ def workspace(tmp_path_factory, standins):
     """demo_events at a fifth of its size at 16 and 32 kHz, and log-mel embeddings of it at
     half its size that every probe reads (made once, here: a smaller probe rounds
     differently on another CPU too, but its event scores absorb the difference)."""
-    from hearflow.audio import resample_task
-    from hearflow.demo import synthesize_task
-    from hearflow.embed import embed_task
+    from hearflow.data.demo import synthesize_task
+    from hearflow.data.resample import resample_task
+    from hearflow.embed.job import embed_task
 
     root = tmp_path_factory.mktemp("numerics")
     src = synthesize_task("demo_events-v1-full", root / "synth", seed=0, scale=0.2)
@@ -203,10 +203,10 @@ def test_outputs_do_not_depend_on_the_jobs_threads_or_workers_in_reproducible_mo
 
 
 def test_a_job_started_without_the_pins_stops_before_computing(tmp_path, monkeypatch):
-    """hearflow.smk.run, the entry of every script job, checks the environment first."""
+    """hearflow.core.smk.run, the entry of every script job, checks the environment first."""
     from types import SimpleNamespace
 
-    from hearflow.smk import run
+    from hearflow.core.smk import run
 
     for key in numerics.VARIABLES + ("HEARFLOW_NUMERICS",):
         monkeypatch.delenv(key, raising=False)

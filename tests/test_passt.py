@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from hearflow.models import passt
+from hearflow.embed.models import passt
 from tests.conftest import PASST_TINY
 from tests.test_models import _audio
 

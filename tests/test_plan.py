@@ -1,5 +1,5 @@
-"""The resource planner (hearflow.plan) against outside references: the authors' module
-sizes, Snakemake's own DAG, a measured Slurm run, hand computations, and the README.
+"""The resource planner (hearflow.workflow.plan) against outside references: the authors' module
+sizes, Snakemake's own DAG, a measured Slurm run, hand computations, and docs/planner.md.
 Its sizes against what a hear2021-sim run wrote: tests/test_sim.py."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import sys
 import pytest
 import yaml
 
-from hearflow import plan
-from hearflow.config import deep_merge, load_params, make_plan
+from hearflow.workflow import plan, sizes
+from hearflow.workflow.config import load_params, make_plan
+from hearflow.workflow.keys import deep_merge
 from tests.conftest import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -26,7 +27,7 @@ def test_config_sizes_are_the_authors_module_sizes():
     cat_hubert_wav2vec2 / cat_wc 2048, hubert_xlarge 1280, wav2vec2 1024), CREPE full 2048
     (hear-baseline torchcrepe.py), PaSST mode all 1295 (hear21passt wrapper.py)."""
     p = make_plan(dict(PARAMS, suite="hear2021"))
-    facts = {m: plan.model_facts(m, spec, {}) for m, spec in p.models.items()}
+    facts = {m: sizes.model_facts(m, spec, {}) for m, spec in p.models.items()}
     expected = {
         "fusion_cat_xwc": 3072,
         "cat_xwc": 3072,
@@ -44,26 +45,26 @@ def test_config_sizes_are_the_authors_module_sizes():
         "passt": 1295,
         "logmel": 128,
     }
-    assert {c: plan.config_dim(cfg, facts) for c, cfg in p.configs.items()} == expected
+    assert {c: sizes.config_dim(cfg, facts) for c, cfg in p.configs.items()} == expected
     assert p.configs["fusion_cat_xwc_time"].pooling == {"groups": 5}  # 15360 per scene clip
     assert (facts["hubert_xlarge"].hidden_states, facts["wav2vec2_large"].hidden_states) == (49, 25)
 
 
 def test_wav_and_frame_counts_by_hand():
-    shape = plan.TaskShape("t", "general", ["train"], True, 2, [(1.0, 3), (0.5, 2)])
-    assert plan.wav_bytes(shape, 16000) == 3 * (44 + 32000) + 2 * (44 + 16000)
-    ssl = plan.ModelFacts("x", 16000, 32, 5, 20.0, None, None)
-    assert plan.clip_frames(1.0, ssl) == 49  # (16000 - 400) // 320 + 1: wav2vec2's 400/320 convolution
-    mel = plan.ModelFacts("m", 32000, 128, 1, 10.0, None, None)
-    assert plan.clip_frames(1.0, mel) == 101 and plan.event_frames(shape, mel) == 3 * 101 + 2 * 51
+    shape = sizes.TaskShape("t", "general", ["train"], True, 2, [(1.0, 3), (0.5, 2)])
+    assert sizes.wav_bytes(shape, 16000) == 3 * (44 + 32000) + 2 * (44 + 16000)
+    ssl = sizes.ModelFacts("x", 16000, 32, 5, 20.0, None, None)
+    assert sizes.clip_frames(1.0, ssl) == 49  # (16000 - 400) // 320 + 1: wav2vec2's 400/320 convolution
+    mel = sizes.ModelFacts("m", 32000, 128, 1, 10.0, None, None)
+    assert sizes.clip_frames(1.0, mel) == 101 and sizes.event_frames(shape, mel) == 3 * 101 + 2 * 51
 
 
 def test_gpu_hours_by_hand():
-    m = plan.ModelFacts("x", 16000, 1280, 49, 20.0, 103.0, None)
+    m = sizes.ModelFacts("x", 16000, 1280, 49, 20.0, 103.0, None)
     gpu = {"peak_tflops": 19.5, "mfu": 0.3}
     # 1 h of audio x 103 GFLOP per audio second / (19.5 TFLOP/s x 0.3) = 63.4 s of GPU
     assert plan.gpu_hours(3600.0, m, gpu) == pytest.approx(3600 * 103 / (19.5e3 * 0.3) / 3600)
-    measured = plan.ModelFacts("x", 16000, 1280, 49, 20.0, 103.0, 200.0)
+    measured = sizes.ModelFacts("x", 16000, 1280, 49, 20.0, 103.0, 200.0)
     assert plan.gpu_hours(3600.0, measured, gpu) == pytest.approx(3600 / 200 / 3600)  # measured wins
 
 
@@ -99,12 +100,12 @@ def test_job_counts_equal_snakemake_s_own_dag(suite):
     assert sum(n for r, n in dag.items() if r not in ours) == report
 
 
-def test_readme_and_committed_plans_are_the_planner_s_output():
-    """The README's full-suite table and reports/plan/<suite>.md are what `snakemake plan`
+def test_docs_and_committed_plans_are_the_planner_s_output():
+    """docs/planner.md's full-suite table and reports/plan/<suite>.md are what `snakemake plan`
     writes now (regenerate with it after changing params.yaml or the catalog)."""
     full = plan.render(plan.make(PARAMS, "hear2021"))
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- plan:hear2021 -->\n", 1)[1].split("<!-- /plan -->", 1)[0]
+    page = (ROOT / "docs" / "planner.md").read_text()
+    block = page.split("<!-- plan:hear2021 -->\n", 1)[1].split("<!-- /plan -->", 1)[0]
     assert block == full.split("\n", 3)[3]  # the table and what follows (no title)
     for suite in ("hear2021", "hear2021-sim"):
         assert (ROOT / "reports" / "plan" / f"{suite}.md").read_text() == plan.render(plan.make(PARAMS, suite))
@@ -112,7 +113,7 @@ def test_readme_and_committed_plans_are_the_planner_s_output():
 
 def test_cli_prints_the_plan_and_refuses_an_unknown_suite(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "hearflow.plan", "--suite", "hear2021", "--json", str(tmp_path / "p.json")],
+        [sys.executable, "-m", "hearflow.workflow.plan", "--suite", "hear2021", "--json", str(tmp_path / "p.json")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -120,5 +121,7 @@ def test_cli_prints_the_plan_and_refuses_an_unknown_suite(tmp_path):
     assert out.returncode == 0 and "| **total** |" in out.stdout
     data = json.loads((tmp_path / "p.json").read_text())
     assert len(data["tasks"]) == 20 and data["total"]["dvc_cache_type"] == "hardlink,copy"
-    bad = subprocess.run([sys.executable, "-m", "hearflow.plan", "--suite", "nope"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hearflow.workflow.plan", "--suite", "nope"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "not a suite" in bad.stderr

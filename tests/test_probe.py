@@ -17,8 +17,8 @@ import pytest
 import torch
 from sklearn.model_selection import ParameterGrid
 
-from hearflow.hear import Task, labels_at_timestamps, write_split, write_vocabulary
-from hearflow.io import write_json
+from hearflow.core.hear import Task, labels_at_timestamps, write_split, write_vocabulary
+from hearflow.core.io import write_json
 from hearflow.probe import DEFAULT_GRID, data_splits, events_from_frames, expand_grid, probe_task, task_grid
 from hearflow.probe.kernels import bernoulli_keep, keep_freed_memory
 from hearflow.probe.stacked import FullyConnectedPrediction, StackedMLP, StackedOptimizer, member_seeds

@@ -1,4 +1,4 @@
-"""Wide probe jobs (rule probe_wide, hearflow.probe_job.run_probes): one job probes a
+"""Wide probe jobs (rule probe_wide, hearflow.probe.job.run_probes): one job probes a
 configuration on every task; each task's scores are kept by key, so a rerun or a restarted
 job computes only the tasks it has not seen, and copies the rest byte for byte.
 PYTHONPATH=src .venv/bin/python -m pytest tests/test_probe_cache.py -q
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearflow.probe_job import probe_key, run_probe, run_probes
+from hearflow.probe.job import probe_key, run_probe, run_probes
 from tests.test_probe import TINY_GRID, event_task, scene_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,7 +66,7 @@ def test_a_wide_job_computes_each_task_once_and_copies_what_it_has_seen(tmp_path
     assert _bytes(wide) == _bytes(narrow)
 
     # One task's embeddings change (by content; the dates do not matter): that task alone.
-    emb = dirs[1] / "test.embeddings.npy"  # heareval's raw float32 memmap (hearflow.hear)
+    emb = dirs[1] / "test.embeddings.npy"  # heareval's raw float32 memmap (hearflow.core.hear)
     x = np.fromfile(emb, dtype=np.float32)
     (x * 2.0).tofile(emb)
     os.utime(dirs[0] / "test.embeddings.npy")
@@ -97,11 +97,11 @@ def test_the_key_follows_inputs_settings_code_and_libraries(tmp_path):
 @pytest.mark.parametrize("engine", ["native", "linear"])
 def test_the_key_hashes_every_hearflow_module_a_probe_loads(tmp_path, engine):
     """The key hashes the probe scripts and the hearflow modules they import (PROBE_SCRIPTS,
-    through hearflow.codedeps.code_files): a probe that loaded another hearflow module would
+    through hearflow.core.codedeps.code_files): a probe that loaded another hearflow module would
     run code the key does not cover. Probes of a scene and an event task, in a fresh
     interpreter that starts as a probe job does."""
-    from hearflow.codedeps import ROOT as CODE_ROOT
-    from hearflow.codedeps import code_files
+    from hearflow.core.codedeps import ROOT as CODE_ROOT
+    from hearflow.core.codedeps import code_files
 
     hashed = {
         p.removeprefix("src/").removesuffix(".py").removesuffix("/__init__").replace("/", ".")
@@ -114,8 +114,8 @@ def test_the_key_hashes_every_hearflow_module_a_probe_loads(tmp_path, engine):
         f"""
         import json, sys
         from pathlib import Path
-        import hearflow.smk
-        from hearflow.probe_job import run_probe
+        import hearflow.core.smk
+        from hearflow.probe.job import run_probe
         args = dict(engine={engine!r}, grid={TINY_GRID!r}, max_grid_points=1, seed=42, device="cpu",
                     bootstrap=3, linear={{"epochs": 2}})
         for d in ({str(scene)!r}, {str(event)!r}):
@@ -142,7 +142,7 @@ def test_a_killed_wide_job_resumes_without_redoing_finished_tasks(tmp_path):
         f"""
         import torch
         from pathlib import Path
-        from hearflow.probe_job import run_probes
+        from hearflow.probe.job import run_probes
         torch.set_num_threads(1)
         run_probes([(Path(a), Path(b)) for a, b in {[(str(a), str(b)) for a, b in killed]!r}],
                    cache=Path({str(cache)!r}), **{args!r})

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.probe_compare import PARITY_GRID, demo_embeddings, parity, run_engine
 from hearflow.probe import linear_probe
-from hearflow.probe_job import run_layer_probe, run_probe
+from hearflow.probe.job import run_layer_probe, run_probe
 from tests.conftest import ROOT
 from tests.test_probe import EVENT_METRICS, TINY_GRID, event_task, scene_task
 
@@ -92,7 +92,7 @@ def _member_with_layers(root: Path, signal: list[float]) -> Path:
         evaluation=["top1_acc", "mAP"],
         sizes={"train": 120, "valid": 60, "test": 60},
     )
-    from hearflow.hear import Task, read_embeddings, read_target_labels, write_embeddings, write_target_labels
+    from hearflow.core.hear import Task, read_embeddings, read_target_labels, write_embeddings, write_target_labels
 
     task = Task.load(base)
     rng = np.random.default_rng(1)

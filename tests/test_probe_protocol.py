@@ -101,7 +101,7 @@ def test_grid_names_are_the_model_s_torch_objects():
 
 
 def test_engine_registry_is_the_schema_s():
-    from hearflow.probe_job import LAYER_ENGINES
+    from hearflow.probe.job import LAYER_ENGINES
 
     schema = yaml.safe_load((ROOT / "schemas" / "params.schema.yaml").read_text())
     probe = schema["$defs"]["probe"]["properties"]

@@ -2,14 +2,16 @@
 
 Adding a model module is one file plus its params entry, adding a rule its rule entry plus its
 script (both shown on a copy of the checkout); every DVC stage depends only on code of its own
-phase (so changing embed.py reruns no probe stage)."""
+phase (so changing the embed job reruns no probe stage), and the package has no import circle."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,79 +20,40 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import dvcgen
-from hearflow.config import ParamsError, has_setting, load_params, make_plan, validate_params
-from hearflow.rules import ALL_KEYS, rule_registry
+from hearflow.workflow import dvcgen
+from hearflow.workflow.config import ParamsError, load_params, make_plan, validate_params
+from hearflow.workflow.keys import has_setting
+from hearflow.workflow.rules import ALL_KEYS, rule_registry
 from tests.conftest import ROOT, copy_checkout
 from tests.test_workflow import _planned_rules, _snakemake
 
-# What a stage of each phase may run: its rule file, its scripts, its phase's modules and the
-# modules every phase shares (the HEAR format, atomic I/O, the job glue, run provenance).
-SHARED = [
-    "src/hearflow/hear.py",
-    "src/hearflow/io.py",
-    "src/hearflow/smk.py",
-    "src/hearflow/provenance.py",
-    "src/hearflow/numerics.py",
-    "src/hearflow/devices.py",
-]
-ALLOWED = {
-    "data": [
-        "rules/data.smk",
-        "scripts/demo_archive.py",
-        "scripts/sim_archive.py",
-        "scripts/download.py",
-        "scripts/extract.py",
-        "scripts/resample.py",
-        "src/hearflow/data.py",
-        "src/hearflow/mirror.py",
-        "src/hearflow/sim.py",
-        "src/hearflow/simtask.py",
-        "src/hearflow/catalog.py",
-        "src/hearflow/demo.py",
-        "src/hearflow/demo_signals.py",
-        "src/hearflow/audio.py",
-    ],
-    "embed": [
-        "rules/embed.smk",
-        "scripts/embed.py",
-        "scripts/standin.py",
-        "src/hearflow/embed.py",
-        "src/hearflow/audio.py",
-        "src/hearflow/pooling.py",
-        "src/hearflow/models/*.py",
-    ],
-    "ensemble": ["rules/ensemble.smk", "scripts/ensemble.py", "src/hearflow/ensemble.py", "src/hearflow/pooling.py"],
-    "probe": [
-        "rules/probe.smk",
-        "scripts/probe.py",
-        "scripts/probe_wide.py",
-        "scripts/probe_layers.py",
-        "src/hearflow/codedeps.py",  # the wide probe's cache key hashes the probe stage's code
-        "src/hearflow/probe*.py",
-        "src/hearflow/heareval_launch.py",
-    ],
-    # demo.py: the demo tasks' facts (category, metrics) where a catalog gives the real tasks'
-    # (importing it imports demo_signals, its clip makers)
-    "report": [
-        "rules/report.smk",
-        "scripts/metrics.py",
-        "scripts/table.py",
-        "scripts/score_plot.py",
-        "scripts/figure_*.py",
-        "scripts/report_html.py",
-        "src/hearflow/report.py",
-        "src/hearflow/figures.py",
-        "src/hearflow/figures_common.py",
-        "src/hearflow/figures_embeddings.py",
-        "src/hearflow/html_report.py",
-        "src/hearflow/intervals.py",
-        "src/hearflow/stats.py",
-        "src/hearflow/demo.py",
-        "src/hearflow/demo_signals.py",
-    ],
-}
-# Known exceptions (none now: the probe's device choice moved to hearflow.devices). The
+# What a stage of each phase may run, derived from the layout: its rule file, the scripts that
+# rule file names, its phase's package (src/hearflow/<phase>/) and the shared core
+# (src/hearflow/core/). Nothing else: no other phase's package, no workflow layer.
+PHASES = ("data", "embed", "ensemble", "probe", "report")
+CORE = "src/hearflow/core/*"
+
+
+def phase_patterns(phase: str, root: Path = ROOT) -> list[str]:
+    rule_file = f"rules/{phase}.smk"
+    scripts = re.findall(r'"\.\./(scripts/\w+\.py)"', (root / rule_file).read_text())
+    return [rule_file, *scripts, f"src/hearflow/{phase}/*", CORE]
+
+
+def test_every_phase_has_its_package_and_rule_file():
+    """The phases are the folders: each has a package with a docstring saying what it reads,
+    writes and which rules run it, and a rule file naming its scripts."""
+    for phase in PHASES:
+        init = ROOT / "src" / "hearflow" / phase / "__init__.py"
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert "Reads" in doc and "Writes" in doc and "rules/" in doc, f"{init}: docstring lacks reads/writes/rules"
+        assert len(phase_patterns(phase)) > 3, phase
+    packages = {p.name for p in (ROOT / "src" / "hearflow").iterdir() if (p / "__init__.py").is_file()}
+    assert packages == {*PHASES, "core", "workflow"}
+    assert not list((ROOT / "src" / "hearflow").glob("*.py")), "every module lives in a phase, core or workflow"
+
+
+# Known exceptions (none now: the probe's device choice moved to hearflow.core.devices). The
 # test fails when an entry is no longer needed, so none outlives its reason.
 PENDING: dict[str, set[str]] = {}
 STAGE_PHASE = {
@@ -109,7 +72,7 @@ def _code_deps(stage: dict) -> set[str]:
 
 
 def _outside(phase: str, deps: set[str]) -> set[str]:
-    patterns = SHARED + ALLOWED[phase]
+    patterns = phase_patterns(phase)
     return {d for d in deps if not any(fnmatch.fnmatch(d, p) for p in patterns)}
 
 
@@ -123,7 +86,7 @@ def suite_stages(request) -> dict[str, dict]:
 
 def test_stage_code_dependencies_stay_in_their_phase(suite_stages):
     """Every stage's code deps are within its phase's allow-list: a probe stage depends on no
-    embedding code (embed.py, audio.py, models/), an embed stage on no probe or report code."""
+    embedding code (hearflow.embed), an embed stage on no probe or report code."""
     for name, stage in suite_stages.items():
         phase = STAGE_PHASE[name.split("-", 1)[0]]
         outside = _outside(phase, _code_deps(stage))
@@ -135,25 +98,97 @@ def test_stage_code_dependencies_stay_in_their_phase(suite_stages):
 
 def test_allow_list_catches_a_probe_module_importing_embedding_code(tmp_path):
     """The check above fails when a probe module imports embedding code (a copy of the checkout
-    whose probe_job.py imports run_environment from embed.py again, as it did)."""
+    whose probe job imports run_environment from the embed job again, as it once did)."""
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
-    job = repo / "src" / "hearflow" / "probe_job.py"
-    job.write_text(job.read_text() + "\nfrom hearflow.embed import run_environment\n")  # an import anywhere counts
+    job = repo / "src" / "hearflow" / "probe" / "job.py"
+    job.write_text(job.read_text() + "\nfrom hearflow.embed.job import run_environment\n")  # an import anywhere counts
     stage = dvcgen.stages(load_params(repo / "params.yaml"), repo)["probe"]
     leaked = _outside("probe", _code_deps(stage)) - PENDING.get("probe", set())
-    assert {"src/hearflow/embed.py", "src/hearflow/audio.py", "src/hearflow/pooling.py"} <= leaked
+    assert {"src/hearflow/embed/job.py", "src/hearflow/embed/views.py", "src/hearflow/embed/shards.py"} <= leaked
 
 
-def test_changing_embed_py_reruns_no_probe_stage(suite_stages):
-    """embed.py (and the model code) is a dependency of the embedding stages and of no stage
+def test_changing_the_embed_job_reruns_no_probe_stage(suite_stages):
+    """embed/job.py (and the model code) is a dependency of the embedding stages and of no stage
     downstream: DVC decides those by the embeddings' content."""
-    depends = {n for n, st in suite_stages.items() if "src/hearflow/embed.py" in st["deps"]}
+    depends = {n for n, st in suite_stages.items() if "src/hearflow/embed/job.py" in st["deps"]}
     assert depends == {n for n in suite_stages if n.startswith("embed-")}
     for name, stage in suite_stages.items():
         if name.startswith(("ensemble-", "probe-", "probe_layers-", "report")):
-            assert not any(d.startswith("src/hearflow/models/") and d not in PENDING["probe"] for d in stage["deps"]), (
-                name
-            )
+            assert not any(
+                d.startswith("src/hearflow/embed/models/") and d not in PENDING["probe"] for d in stage["deps"]
+            ), name
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """{module: hearflow modules it imports anywhere (lazy imports too)} over src/hearflow."""
+    src = ROOT / "src"
+    modules = {
+        ".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (src / "hearflow").rglob("*.py")
+    }
+    graph = {}
+    for name, path in modules.items():
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("hearflow"):
+                out |= {
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                }
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names if a.name in modules}
+        graph[name] = (out & modules.keys()) - {name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle_and_no_module_over_400_lines():
+    graph = _import_graph()
+    assert len(graph) > 50 and "hearflow.workflow.dvcgen" in graph
+    assert _circles(graph) == []
+    long = {
+        p.relative_to(ROOT).as_posix(): n
+        for p in (ROOT / "src").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_the_circle_check_finds_a_circle():
+    """Broken on purpose: dvcgen <-> dvcrun, the circle the layout removed."""
+    graph = _import_graph()
+    graph["hearflow.workflow.dvcfile"] = graph["hearflow.workflow.dvcfile"] | {"hearflow.workflow.dvcgen"}
+    assert ["hearflow.workflow.dvcfile", "hearflow.workflow.dvcgen"] in _circles(graph)
 
 
 # --- the rule registry ---------------------------------------------------------------------------
@@ -162,7 +197,7 @@ def test_changing_embed_py_reruns_no_probe_stage(suite_stages):
 def test_registries_and_the_dvc_yaml_generator_import_no_torch():
     """Snakemake reads both registries while planning: `snakemake -n` must not import torch."""
     code = (
-        "import sys; from hearflow import dvcgen, rules, models, targets; rules.rule_registry(); models.registry(); "
+        "import sys; from hearflow.workflow import dvcgen, rules, targets; from hearflow.embed import models; rules.rule_registry(); models.registry(); "
         "dvcgen.stages(dvcgen.load_params()); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run(
@@ -244,8 +279,8 @@ rule table_summary:
 SCRIPT = '''"""A one-line summary of metrics.json."""
 from pathlib import Path
 
-from hearflow.io import read_json
-from hearflow.smk import run
+from hearflow.core.io import read_json
+from hearflow.core.smk import run
 
 
 def main(smk):
@@ -276,9 +311,9 @@ def test_adding_a_rule_is_its_entry_plus_its_script(tmp_path):
 
     code = textwrap.dedent("""
         import json
-        from hearflow.config import load_params
-        from hearflow.dvcgen import stages
-        from hearflow.rules import job_rules, rule_registry
+        from hearflow.workflow.config import load_params
+        from hearflow.workflow.dvcgen import stages
+        from hearflow.workflow.rules import job_rules, rule_registry
         r = rule_registry()["table_summary"]
         st = stages(load_params())["report"]
         print(json.dumps({"rule": [r.phase, r.script, r.sizing, [x.key for x in r.reads]],
@@ -302,7 +337,7 @@ from pathlib import Path
 
 import torch
 
-from hearflow.models import ModelSpec
+from hearflow.embed.models import ModelSpec
 
 SPEC = ModelSpec(sample_rate=16000)
 HOP = 320  # 20 ms
@@ -374,12 +409,12 @@ def test_a_model_module_unknown_to_the_registry_is_refused():
 
 
 def test_adding_a_model_module_is_one_file_plus_its_params_entry(tmp_path):
-    """A copy of the checkout with src/hearflow/models/tiny.py and a params entry using it (model,
+    """A copy of the checkout with src/hearflow/embed/models/tiny.py and a params entry using it (model,
     config, the demo suite's configs) and nothing else: Snakemake plans its embedding jobs,
     dvc.yaml gets its embed stages (depending on tiny.py, no other model's code) and probe
     stage, and the module embeds a task through the pipeline's embed_task."""
     repo = copy_checkout(tmp_path / "repo", exclude=(".dvc/",))
-    (repo / "src" / "hearflow" / "models" / "tiny.py").write_text(TINY_MODULE)
+    (repo / "src" / "hearflow" / "embed" / "models" / "tiny.py").write_text(TINY_MODULE)
     params = _with_tiny_model(yaml.safe_load((repo / "params.yaml").read_text()))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -388,10 +423,10 @@ def test_adding_a_model_module_is_one_file_plus_its_params_entry(tmp_path):
     assert _planned_rules(plan)["embed"] == 5 * len(tasks)  # 4 demo models + tiny_energy
     assert all(f"results/members/tiny_energy/{t}" in plan for t in tasks)
 
-    _python(repo, "-m", "hearflow.dvcgen")
+    _python(repo, "-m", "hearflow.workflow.dvcgen")
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     stage = stages[dvcgen.stage_name("embed", "tiny_energy")]
-    assert "src/hearflow/models/tiny.py" in stage["deps"]
+    assert "src/hearflow/embed/models/tiny.py" in stage["deps"]
     assert all(f"data/tasks/16000/{task}" in stage["deps"] for task in tasks)
     assert not any(m in d for d in stage["deps"] for m in ("ssl.py", "crepe.py", "logmel.py", "passt.py"))
     assert "models.tiny_energy.module" in stage["params"]
@@ -400,7 +435,7 @@ def test_adding_a_model_module_is_one_file_plus_its_params_entry(tmp_path):
     code = textwrap.dedent("""
         import json, sys
         from pathlib import Path
-        from hearflow.embed import embed_task
+        from hearflow.embed.job import embed_task
         from tests.conftest import make_task
         root = Path(sys.argv[1])
         task = make_task(root / "tasks", sample_rate=16000)

@@ -1,4 +1,4 @@
-"""Bad inputs, killed jobs and determinism: each case handled as the README's table says."""
+"""Bad inputs, killed jobs and determinism: each case handled as docs/reliability.md's table says."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hearflow import data, hear
-from hearflow.audio import AudioError, read_clip
-from hearflow.embed import embed_task, shard_dir
-from hearflow.provenance import read_run_records
+from hearflow.core import hear
+from hearflow.core.audio import AudioError, read_clip
+from hearflow.core.provenance import read_run_records
+from hearflow.data import archives as data
+from hearflow.embed.job import embed_task
+from hearflow.embed.shards import shard_dir
 from tests.conftest import ROOT, make_task
 
 CREPE = {"module": "crepe", "options": {"capacity": "tiny"}}
@@ -153,7 +155,7 @@ _EMBED_SCRIPT = """
 import logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO)
-from hearflow.embed import embed_task
+from hearflow.embed.job import embed_task
 embed_task(Path(sys.argv[1]), Path(sys.argv[2]), module="crepe", options={"capacity": "tiny"},
            batch_size=1, progress=False)
 """

@@ -8,19 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from hearflow.catalog import load_catalog
-from hearflow.report import (
-    build_table,
-    collect_metrics,
-    paper_columns,
-    read_paper_values,
-    read_table_csv,
-    task_facts,
-    to_csv,
-    to_latex,
-    to_markdown,
-    write_tables,
-)
+from hearflow.data.catalog import load_catalog
+from hearflow.report.formats import read_table_csv, to_csv, to_latex, to_markdown, write_tables
+from hearflow.report.metrics import collect_metrics
+from hearflow.report.tables import build_table, paper_columns, read_paper_values
+from hearflow.workflow.targets import task_facts
 from tests.conftest import ROOT
 
 PAPER = read_paper_values(ROOT / "reports" / "paper" / "tables.csv")
@@ -237,7 +229,7 @@ def test_task_facts_come_from_the_catalog_or_the_demo_tasks():
 
 
 def test_score_plot_has_one_row_per_task_and_config_with_the_first_metric(tmp_path):
-    from hearflow.report import write_score_plot
+    from hearflow.report.metrics import write_score_plot
 
     files = []
     for cfg, task, metrics, evaluation in [
@@ -279,9 +271,9 @@ def _seeded(values: list[float], replicates: list[list[float]]) -> dict:
 def test_tables_show_intervals_and_paired_differences_marked_when_they_exclude_zero():
     """Cells read mean ± half the 95% interval; an ablation pair of the table adds a column
     variant − base with its paired interval and a * where that interval excludes 0 (checked
-    against hearflow.stats on the same numbers, by hand: a shift of +10 points on every seed
+    against hearflow.report.stats on the same numbers, by hand: a shift of +10 points on every seed
     and resample). The CSV round trip keeps both."""
-    from hearflow.stats import interval, paired
+    from hearflow.report.stats import interval, paired
 
     reps = [[0.6, 0.65, 0.7, 0.75], [0.62, 0.66, 0.71, 0.74], [0.58, 0.64, 0.69, 0.76]]
     base = _seeded([0.66, 0.68, 0.67], reps)

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearflow.figures import write_scores_figure
-from hearflow.html_report import gather_provenance, git_state, snakemake_job_times, write_report
-from hearflow.report import build_table, read_paper_values, read_table_csv, to_csv
+from hearflow.report.figures import write_scores_figure
+from hearflow.report.formats import read_table_csv, to_csv
+from hearflow.report.html import gather_provenance, git_state, snakemake_job_times, write_report
+from hearflow.report.tables import build_table, read_paper_values
 from tests.conftest import ROOT
 from tests.test_report import CATALOG, TABLES, fake_hear2021_metrics
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from benchmarks.probe_compare import LOGMEL_48K
-from hearflow import hear
-from hearflow.audio import resample_task
-from hearflow.demo import synthesize_task
-from hearflow.embed import embed_task
+from hearflow.core import hear
+from hearflow.data.demo import synthesize_task
+from hearflow.data.resample import resample_task
+from hearflow.embed.job import embed_task
 from hearflow.probe import probe_task
 
 GRID = {

@@ -1,5 +1,5 @@
-"""hear2021-sim (hearflow.sim): the 20 real task directories' shape at small scale, and the
-HTTP mirror its downloads go through (hearflow.mirror), killed mid-download and resumed.
+"""hear2021-sim (hearflow.data.sim): the 20 real task directories' shape at small scale, and the
+HTTP mirror its downloads go through (hearflow.data.mirror), killed mid-download and resumed.
 
 Expected values come from outside the code under test: the real metadata fixtures
 (tests/fixtures/hear2021, hear-preprocess v2021.1.0's own output), the catalog's sourced
@@ -25,9 +25,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import data, mirror, sim
-from hearflow.config import deep_merge, load_params, make_plan
-from hearflow.hear import KFOLD_SPLIT_MODES
+from hearflow.core.hear import KFOLD_SPLIT_MODES
+from hearflow.data import archives as data
+from hearflow.data import mirror, sim
+from hearflow.workflow.config import load_params, make_plan
+from hearflow.workflow.keys import deep_merge
 from tests.conftest import ROOT, copy_checkout
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"
@@ -146,7 +148,7 @@ def test_mirror_answers_range_requests(tmp_path):
 
 def _start_mirror(folder: Path, log: Path, throttle: float | None, port: int = 0) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hearflow.mirror", str(folder), "--port", str(port), "--log", str(log)]
+        [sys.executable, "-m", "hearflow.data.mirror", str(folder), "--port", str(port), "--log", str(log)]
         + (["--throttle", str(throttle)] if throttle else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -245,7 +247,7 @@ E2E_CONFIGS = ["fusion_cat_xwc_time", "avg_xc", "cat_xw", "logmel", "passt"]
 @pytest.fixture(scope="module")
 def sim_run(tmp_path_factory):
     """One `snakemake --cores N --config suite=hear2021-sim` in a copy of the checkout (the
-    README's rehearsal command; N: every core, at least 2) with the suite's configs cut to
+    rehearsal command of docs/suites.md; N: every core, at least 2) with the suite's configs cut to
     E2E_CONFIGS, every target of the suite; its wall time is printed. Results do not
     depend on N (reproducible numerics)."""
     repo = copy_checkout(tmp_path_factory.mktemp("sim") / "repo", exclude=(".dvc/",))
@@ -332,9 +334,9 @@ def test_every_task_goes_through_every_phase(sim_run):
 
 @pytest.mark.e2e
 def test_the_planner_predicts_what_the_run_wrote(sim_run):
-    """hearflow.plan's sizes for hear2021-sim against the bytes the run wrote: every archive,
+    """hearflow.workflow.plan's sizes for hear2021-sim against the bytes the run wrote: every archive,
     extracted and resampled folder, member view and config view of every task within 10%."""
-    from hearflow import plan
+    from hearflow.workflow import plan
 
     repo = sim_run
     p = plan.make(_e2e_params(repo), "hear2021-sim", repo)

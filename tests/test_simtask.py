@@ -1,4 +1,4 @@
-"""hearflow.simtask: synthetic HEAR tasks around any task_metadata.json (torch-free)."""
+"""hearflow.data.simtask: synthetic HEAR tasks around any task_metadata.json (torch-free)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import wave
 
 import pytest
 
-from hearflow import data, hear, simtask
+from hearflow.core import hear
+from hearflow.data import archives as data
+from hearflow.data import simtask
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "hear2021"
@@ -104,5 +106,5 @@ def test_a_dict_is_written_as_hear_preprocess_writes_it(tmp_path):
 
 
 def test_torch_free():
-    code = "import sys, hearflow.simtask; assert 'torch' not in sys.modules"
+    code = "import sys, hearflow.data.simtask; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")})

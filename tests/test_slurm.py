@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hearflow import resources as res
-from hearflow.config import ParamsError, validate_params
-from hearflow.rules import job_rules
-from hearflow.smk import RECORD_PREFIX, read_records
+from hearflow.core.smk import RECORD_PREFIX, read_records
+from hearflow.workflow import resources as res
+from hearflow.workflow.config import ParamsError, validate_params
+from hearflow.workflow.rules import job_rules
 from tests.conftest import ROOT
 from tests.test_workflow import SNAKEMAKE, _copy_repo, _snakemake
 
@@ -41,7 +41,7 @@ def _params() -> dict:
 def test_audio_seconds_of_a_task_dir_and_an_archive(tmp_path):
     import numpy as np
 
-    from hearflow.audio import write_clip
+    from hearflow.core.audio import write_clip
 
     for split, n in (("train", 3), ("test", 2)):
         d = tmp_path / "task" / "16000" / split
@@ -98,7 +98,7 @@ def test_job_rules_are_the_rules_that_run_scripts():
 def test_every_job_records_its_slurm_job_id_in_its_log(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from hearflow.smk import run
+    from hearflow.core.smk import run
 
     log = tmp_path / "job.log"
     job = SimpleNamespace(
@@ -330,7 +330,9 @@ def test_snakemake_on_slurm_then_dvc_repro_on_slurm(small_on_slurm):
     after = _dvc(repo, "repro", SNAKEMAKE_PROFILE="[slurm, profiles/ci-slurm]")  # records, runs no job
     out = after.stdout + after.stderr
     assert sorted(_ran(after)) == sorted(stages)
-    assert out.count("hearflow.dvcrun: one Snakemake run for") == 1 and "Nothing to be done" in out, out[-3000:]
+    assert out.count("hearflow.workflow.dvcrun: one Snakemake run for") == 1 and "Nothing to be done" in out, out[
+        -3000:
+    ]
     assert last_jobs() == built
     assert "Data and pipelines are up to date." in _dvc(repo, "status").stdout
 

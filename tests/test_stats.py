@@ -1,6 +1,6 @@
-"""Intervals and significance (hearflow.stats, hearflow.intervals, hearflow.compare): coverage on
+"""Intervals and significance (hearflow.report.stats, hearflow.report.intervals, hearflow.report.compare): coverage on
 a synthetic problem with known noise, the paired test on planted and null differences, the
-bootstrap of heareval's event scores against heareval itself, and `hearflow.compare` between
+bootstrap of heareval's event scores against heareval itself, and `hearflow.report.compare` between
 two commits of a test repository."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from hearflow import stats
-from hearflow.intervals import cell_interval, collect_intervals, paired_interval
 from hearflow.probe.resamples import clip_resamples
+from hearflow.report import stats
+from hearflow.report.intervals import cell_interval, collect_intervals, paired_interval
 from tests.conftest import ROOT
 
 MU, SEED_SD, NOISE_SD = 0.6, 0.35, 0.2  # latent logit: clip difficulty N(0, 1), a seed's shift, per-run noise
@@ -166,7 +166,7 @@ def test_event_scores_from_per_file_counts_equal_heareval():
             assert event_score(score, summed) == pytest.approx(expected, abs=1e-12), (name, files)
 
 
-# --- hearflow.compare between two commits --------------------------------------------------------
+# --- hearflow.report.compare between two commits --------------------------------------------------------
 
 
 def _commit(repo, metrics, intervals, message):
@@ -183,7 +183,7 @@ def _commit(repo, metrics, intervals, message):
 def test_compare_reports_planted_changes_between_two_commits(tmp_path):
     """A test repository with two commits of reports/metrics.json and metrics_ci.json: one cell
     improved beyond its noise, one regressed (an error rate that went up), one moved within its
-    noise, one without intervals; `python -m hearflow.compare HEAD~1 HEAD` says so, reading git
+    noise, one without intervals; `python -m hearflow.report.compare HEAD~1 HEAD` says so, reading git
     only, and `--fail-on worse` exits 1."""
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -199,7 +199,7 @@ def test_compare_reports_planted_changes_between_two_commits(tmp_path):
     _commit(repo, new, intervals, "new")
     _commit(repo, {"c": {"t1": {"top1_acc": 0.5}}}, {}, "unrelated")  # HEAD moves on; the revisions are named
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    cmd = [sys.executable, "-m", "hearflow.compare", "HEAD~2", "HEAD~1", "--json", "--root", str(repo)]
+    cmd = [sys.executable, "-m", "hearflow.report.compare", "HEAD~2", "HEAD~1", "--json", "--root", str(repo)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     verdicts = {(r["config"], r["task"], r["metric"]): r["verdict"] for r in json.loads(res.stdout)}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hearflow import hear
-from hearflow.embed import embed_task, length_batches, padding_waste
-from hearflow.models import crepe, ssl
-from hearflow.models.common import chunk_spans, collect
+from hearflow.core import hear
+from hearflow.embed.job import embed_task, length_batches, padding_waste
+from hearflow.embed.models import crepe, ssl
+from hearflow.embed.models.common import chunk_spans, collect
 from tests.conftest import ROOT, make_task
 from tests.test_models import _audio
 
@@ -182,7 +182,7 @@ def test_chunked_attention_stays_within_its_measured_bound(tmp_path):
     (last); the bounds are about twice those."""
     import importlib.util
 
-    from hearflow.models.standin import build_standin
+    from hearflow.embed.models.standin import build_standin
 
     spec = importlib.util.spec_from_file_location("chunked_attention", ROOT / "benchmarks" / "chunked_attention.py")
     bench = importlib.util.module_from_spec(spec)

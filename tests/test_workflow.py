@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hearflow import hear
+from hearflow.core import hear
 from tests.conftest import ROOT, copy_checkout
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

@@ -4,6 +4,12 @@
     result = probe_task(Path("embeddings/<model>/<task>"))          # heareval's grid, native
     [result] = ENGINES["linear"]([emb_dir], ProbeSettings(seed=42))
 
+Probe phase. Reads: results/configs/<config>/<task>/ (and, for layer-wise probes,
+results/members/<model>/<task>/layers/NN/). Writes: results/probe/<config>/<task>/scores.json,
+results/probe_layers/<model>/<task>/scores.json, and the wide jobs' cache under
+results/cache/probe/. Rules (rules/probe.smk): probe, probe_wide, probe_layers; the job
+functions are in `job` (run_probe, run_probes, run_layer_probe).
+
 Modules, one concern each:
 - protocol: heareval's grid (DEFAULT_GRID), splits, selection and the result every engine
   returns (engine_result); torch-free.
@@ -14,7 +20,9 @@ Modules, one concern each:
 - data (embedding sets), objective (loss, scores, validation; prepare), stacked (heareval's
   model, G of them stacked), kernels (CPU kernels), train (heareval's training loop),
   schedule (jobs shared with forked workers): the native engine's parts.
-- linear, heareval: the other two engines.
+- linear, heareval: the other two engines (heareval_launch: heareval's runner, run as a script
+  in its own environment).
+- job: the probe jobs (one task, every task of a config with its cache, per layer).
 
 The engines' entry points (probe_task, prepare, linear_probe, heareval_probe) are imported
 on first use: importing this package or its torch-free modules does not import torch.

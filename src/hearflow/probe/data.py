@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hearflow.hear import Task, read_embeddings, read_filename_timestamps, read_target_labels
+from hearflow.core.hear import Task, read_embeddings, read_filename_timestamps, read_target_labels
 
 
 def file_frames(filenames: list[str]) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ class ProbeSettings:
     # Probe seeds (None: [seed]; the first must be `seed`): native retrains its chosen point
     # with each further seed; the other engines repeat their whole run per seed.
     seeds: tuple[int, ...] | None = None
-    bootstrap: int = 0  # native: clip resamples per seed for the intervals (hearflow.stats)
+    bootstrap: int = 0  # native: clip resamples per seed for the intervals (hearflow.report.stats)
 
 
 def _native(emb_dirs: list[Path], settings: ProbeSettings) -> list[dict]:

@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from hearflow.heareval_launch import IMPORTS_DONE
-from hearflow.io import read_json
+from hearflow.core.io import read_json
+from hearflow.probe.heareval_launch import IMPORTS_DONE
 from hearflow.probe.protocol import DEFAULT_GRID, data_splits, engine_result, fold_result
 
 # Run by path (outside this package: its folder would shadow the heareval package).
-LAUNCHER = Path(__file__).parent.parent / "heareval_launch.py"
+LAUNCHER = Path(__file__).parent / "heareval_launch.py"
 # Grid keys the native engine has and heareval has not; heareval runs them at these values.
 _NATIVE_ONLY = {"shuffle_train": False}
 # heareval's hparams hold str() of torch objects; map them back to our value names.
@@ -131,6 +131,9 @@ def heareval_probe(
                 (task_dir / path.name).symlink_to(path)
         cmd = [
             str(python),
+            # -P: the launcher's folder (this package) stays off sys.path, where its heareval.py
+            # would shadow heareval itself
+            "-P",
             str(LAUNCHER),
             str(task_dir),
             "--grid-json",

@@ -9,7 +9,7 @@ trains one linear layer on mean-pooled frame embeddings: torch's AdamW (lr 1e-3,
 defaults otherwise), ExponentialLR with gamma 0.95 stepped per epoch, shuffled batches of
 32, 200 epochs, cross-entropy, and keeps the epoch with the lowest validation loss. Here:
 
-- scene tasks: HEAR scene embeddings are already time means (hearflow.embed), so they are
+- scene tasks: HEAR scene embeddings are already time means (hearflow.embed.job), so they are
   the pooled embeddings. Multilabel tasks use sigmoid + BCE.
 - event tasks (ARCH has none): the same linear layer frame by frame on the timestamp
   embeddings (sigmoid + BCE), then HEAR's event post-processing, its point chosen on

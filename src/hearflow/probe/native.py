@@ -26,7 +26,7 @@ Deliberate differences (each a no-op on HEAR 2021's tasks, or where heareval fai
 - files with a single frame skip the median filter (heareval fails on them).
 - test post-processing is the best epoch's, as heareval intends; under pytorch-lightning
   1.9.5 its `fit_loop.current_epoch = epoch` hack does not take and it fails (KeyError;
-  probe.engine heareval restores the setter, see hearflow/heareval_launch.py).
+  probe.engine heareval restores the setter, see hearflow/probe/heareval_launch.py).
 - `metrics_std` is the sample std over splits (pandas), 0.0 for a single split.
 
 A one-point grid (and its re-trainings on the other folds) draws the global torch RNG
@@ -213,7 +213,7 @@ def probe_task(
     reported as before (a one-seed run is unchanged). `bootstrap` B > 0 also scores each
     seed's test predictions on B resamples of the test clips (hearflow.probe.resamples:
     the same resamples for every configuration of the task): `per_seed[i]["replicates"]`
-    {metric: [B values, the mean over folds]} for the intervals of hearflow.stats.
+    {metric: [B values, the mean over folds]} for the intervals of hearflow.report.stats.
 
     `rng`: "per_point" (default) gives every point of a several-point grid seeds of its own,
     so points train in parallel and stack; "heareval" trains them one after another on the

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hearflow.hear import Task
+from hearflow.core.hear import Task
 from hearflow.probe.data import Embeddings, Split
 from hearflow.probe.events import events_from_frames
 from hearflow.probe.kernels import keep_freed_memory
@@ -167,7 +167,7 @@ def prepare(emb_dir: Path, *, seed: int, device: str | None, progress: bool = Fa
     """Seed the RNGs; load a task's metadata, heareval's score functions and the embeddings."""
     import pandas as pd
 
-    from hearflow.devices import default_device
+    from hearflow.core.devices import default_device
     from hearflow.probe.scores import heareval_score
 
     score_module = heareval_score()

@@ -3,7 +3,7 @@
     idx = clip_resamples(60, 100, "demo_tones-v1-full/test")    # [100, 60] clip indices
 
 The probe scores each seed's test predictions on these resamples (Objective.replicates);
-hearflow.stats turns them into intervals. The same key (a task and its test splits) gives the
+hearflow.report.stats turns them into intervals. The same key (a task and its test splits) gives the
 same resamples in every job, so that differences between configurations are paired.
 """
 
