@@ -61,6 +61,7 @@ rule download:
         runtime=job_runtime("download"),
     params:
         **reads("suites.{suite}.serve", when={"suite": "hear2021-sim"}),
+        # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
         **reads("suites.{suite}.archive_rates", "suites.{suite}.mirror", "suites.{suite}.catalog"),
         **reads("seed", "demo.scale", when={"suite": "demo"}),
         **reads(
@@ -76,7 +77,6 @@ rule download:
         lock=PLAN.checksums,
         lock_key=lock_key,
         md5=published_md5,
-        # which archives the mirror has, where; a demo archive's lock entry names its seed and scale
     script:
         "../scripts/download.py"
 

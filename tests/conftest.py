@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shutil
+import subprocess
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,3 +173,53 @@ def serve_folder(folder: Path):
         server.server_close()
         thread.join(timeout=10)
         assert not thread.is_alive()
+
+
+# --- headless Chromium (Debian's `chromium`; .ci/run installs it and sets HEARFLOW_REQUIRE_CHROMIUM=1)
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_render(html: Path, workdir: Path, *, size=(1400, 4000)) -> tuple[str, Path, str]:
+    """(the DOM after load, a screenshot, Chromium's log) of `html` in headless Chromium."""
+    browser = _chromium()
+    png = workdir / "screenshot.png"
+    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={workdir / 'profile'}"]
+    shot = subprocess.run(
+        [*common, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = subprocess.run([*common, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and dom.returncode == 0, shot.stderr[-2000:] + dom.stderr[-2000:]
+    return dom.stdout, png, shot.stderr + dom.stderr
+
+
+def console_errors(log: str) -> list[str]:
+    return [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+@pytest.fixture()
+def chromium():
+    if _chromium() is None:
+        if os.environ.get("HEARFLOW_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(
+                "chromium is required here (HEARFLOW_REQUIRE_CHROMIUM=1) but not installed: apt-get install chromium"
+            )
+        pytest.skip("chromium not installed (Debian: apt-get install chromium); CI installs it and requires it")

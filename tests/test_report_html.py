@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +18,10 @@ from hearflow.report.figures import write_scores_figure
 from hearflow.report.formats import read_table_csv, to_csv
 from hearflow.report.html import gather_provenance, git_state, snakemake_job_times, write_report
 from hearflow.report.tables import build_table, read_paper_values
-from tests.conftest import ROOT
+from tests.conftest import ROOT, chromium_render, console_errors
 from tests.test_report import CATALOG, TABLES, fake_hear2021_metrics
 
 PAPER_CSV = ROOT / "reports" / "paper" / "tables.csv"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-]
 
 
 NUMERICS = {"mode": "reproducible", "threads": 2, "pins": {"ATEN_CPU_CAPABILITY": "avx2"}}
@@ -188,40 +173,6 @@ def test_report_is_self_contained_and_holds_tables_figures_params_provenance(tmp
     assert "table2_baselines: [logmel, passt, crepe" in text  # params.yaml, verbatim
     # nothing to fetch: no scripts, style sheets or remote images
     assert "<script" not in text and "<link" not in text and not re.search(r'src="(?!data:)', text)
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def chromium_render(html: Path, workdir: Path, *, size=(1400, 4000)) -> tuple[str, Path, str]:
-    """(the DOM after load, a screenshot, Chromium's log) of `html` in headless Chromium."""
-    browser = _chromium()
-    png = workdir / "screenshot.png"
-    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={workdir / 'profile'}"]
-    shot = subprocess.run(
-        [*common, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", html.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    dom = subprocess.run([*common, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert shot.returncode == 0 and dom.returncode == 0, shot.stderr[-2000:] + dom.stderr[-2000:]
-    return dom.stdout, png, shot.stderr + dom.stderr
-
-
-def console_errors(log: str) -> list[str]:
-    return [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
-
-
-@pytest.fixture()
-def chromium():
-    if _chromium() is None:
-        if os.environ.get("HEARFLOW_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(
-                "chromium is required here (HEARFLOW_REQUIRE_CHROMIUM=1) but not installed: apt-get install chromium"
-            )
-        pytest.skip("chromium not installed (Debian: apt-get install chromium); CI installs it and requires it")
 
 
 def test_console_errors_are_detected(chromium, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,45 @@ def test_reduced_demo_end_to_end(reduced_local_run):
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     _snakemake(repo, "--cores", "2", "--configfile", "reduced.yaml")
     assert (repo / "reports" / "metrics.json").read_bytes() == first
+
+
+def _report_data(html: str, name: str) -> dict:
+    """The JSON object a Snakemake report assigns to `var <name> = {...}` (its results and categories)."""
+    start = html.index(f'var {name} = {{"') + len(f"var {name} = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
+@pytest.mark.e2e
+def test_snakemake_report_has_a_category_per_phase_and_every_result_captioned(reduced_local_run, chromium, tmp_path):
+    """`snakemake --report` after the reduced run: a category per phase, a subcategory per table
+    and figure, every item with its caption (rules/captions/*.rst); it opens in Chromium."""
+    from tests.conftest import chromium_render
+
+    repo = reduced_local_run
+    _snakemake(repo, "--configfile", "reduced.yaml", "--report", "snakemake-report.html")
+    html = (repo / "snakemake-report.html").read_text()
+    categories, results = _report_data(html, "categories"), _report_data(html, "results")
+    assert sorted(categories) == ["1. Data", "2. Embed", "3. Ensemble", "4. Probe", "5. Report"]
+    tasks = yaml.safe_load((repo / "params.yaml").read_text())["suites"]["demo"]["tasks"]
+    assert set(categories["1. Data"]) == set(tasks)
+    assert set(categories["4. Probe"]) >= set(REDUCED["suites"]["demo"]["configs"])
+    for cfg in REDUCED["suites"]["demo"]["configs"]:
+        assert sorted(categories["4. Probe"][cfg]) == sorted(f"results/probe/{cfg}/{t}/scores.json" for t in tasks)
+    report = categories["5. Report"]
+    assert sorted(report["metrics"]) == ["reports/metrics.json", "reports/metrics_ci.json", "reports/plots/scores.csv"]
+    for table in ("table2_baselines", "table3_fusion", "table5_crepe"):
+        assert sorted(report[table]) == [f"reports/tables/{table}.{ext}" for ext in ("csv", "md", "tex")]
+    for figure in ("scores_by_category", "tsne_fusion"):
+        assert sorted(report[figure]) == [f"reports/figures/{figure}.png", f"reports/plots/{figure}.csv"]
+    listed = {path for subs in categories.values() for paths in subs.values() for path in paths}
+    assert listed == set(results)
+    for path, item in results.items():  # every item rendered its caption, with the job's values filled in
+        assert len(re.sub("<[^>]+>", "", item["caption"])) > 80 and "{{" not in item["caption"], path
+    assert (
+        "<strong>table2_baselines</strong>, regenerated for the demo suite"
+        in results["reports/tables/table2_baselines.md"]["caption"]
+    )
+
+    dom, _, log = chromium_render(repo / "snakemake-report.html", tmp_path, size=(1400, 2000))
+    assert not [line for line in log.splitlines() if "Uncaught" in line or ":ERROR:CONSOLE" in line]
+    assert all(name in dom for name in categories) and "suite: <strong>demo</strong>" in dom
