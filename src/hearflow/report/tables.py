@@ -234,7 +234,7 @@ def legend(table: Table) -> str:
         else "Cells: our test scores."
     )
     spread = (
-        ' ± half the 95% interval (probe seeds and a bootstrap of the test clips; README "Intervals and significance").'
+        ' ± half the 95% interval (probe seeds and a bootstrap of the test clips; docs/probing.md, "Intervals and significance").'
         if any(c.low is not None for r in table.rows for c in r.cells.values())
         else ""
     )
