@@ -163,6 +163,17 @@ def test_readme_keeps_the_commands_ci_parses():
     assert '-m "not e2e"' in test_command and test_command.endswith("-m e2e")
 
 
+def test_readme_table_excerpt_is_verbatim_from_the_committed_table():
+    """The README quotes rows of a committed table: each quoted row is a line of that file, so
+    regenerated results that change the table fail here until the excerpt is updated."""
+    text = README.read_text()
+    source = re.search(r"verbatim from\s+`(reports/tables/[\w.]+\.md)`", text)
+    assert source, "the README names the table it quotes"
+    table = (ROOT / source.group(1)).read_text().splitlines()
+    rows = [line for line in text.splitlines() if line.startswith("| demo_")]
+    assert len(rows) >= 3 and all(row in table for row in rows), [row for row in rows if row not in table]
+
+
 def test_readme_links_every_docs_page():
     linked = {(README.parent / t.split("#")[0]).resolve() for t in _links(README)}
     assert DOCS, "docs/ has no page"
