@@ -9,7 +9,7 @@ stays fast), and by the command-line tools.
 - targets: every output path template and what a plan produces.
 - resources: each job's threads, memory and runtime (Slurm requests).
 - dvcgen: dvc.yaml generated from the rules (`python -m hearflow.workflow.dvcgen`);
-  dvcrun: the stage command `dvc repro` runs; dvcfile: dvc.yaml read back; lockcheck: the
-  committed dvc.lock against the code.
+  dvcrun: the stage command `dvc repro` runs; dvcfile: dvc.yaml read back; locks: a dead
+  run's Snakemake lock recognised and removed; lockcheck: the committed dvc.lock against the code.
 - plan, sizes: the resource planner (`python -m hearflow.workflow.plan --suite hear2021`).
 """

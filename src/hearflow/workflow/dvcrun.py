@@ -43,6 +43,7 @@ from pathlib import Path
 
 import yaml
 
+from hearflow.workflow import locks
 from hearflow.workflow.dvcfile import parse_cmd, stage_paths
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--rerun-triggers", "params", "input", "code", "software-env"]
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = dvc_process()
     stages = load_stages(root) if (root / "dvc.yaml").is_file() else {}
     if not name or name not in stages or proc is None:  # by hand, or not placeable: this stage only
+        locks.recover(root)
         return subprocess.call(snakemake_cmd(args.rules, args.targets, []))
     identity, dvc_argv = proc
     record = _read_record(root)
@@ -318,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hearflow.workflow.dvcrun: {name}: built by this run's Snakemake call", flush=True)
             return 0
     batch, forced = plan(stages, name, root, repro_mode(dvc_argv))
+    locks.recover(root)  # a lock a killed `dvc repro` left (hearflow.workflow.locks)
     rc = build(stages, batch, forced)
     if rc == 0:
         (root / RECORD).parent.mkdir(parents=True, exist_ok=True)
