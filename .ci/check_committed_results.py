@@ -39,27 +39,23 @@ def committed(root: Path, rev: str, path: str) -> bytes:
     return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=True).stdout
 
 
+def cpuinfo(field: str, default: str) -> str:
+    """The first `field` of /proc/cpuinfo (vendor_id, model name), or `default`."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(field):
+            return line.split(":", 1)[1].strip()
+    return default
+
+
 def cpu_vendor() -> str:
     """The CPU's vendor id (GenuineIntel, AuthenticAMD); HEARFLOW_CPU_VENDOR overrides it (tests)."""
-    if os.environ.get("HEARFLOW_CPU_VENDOR"):
-        return os.environ["HEARFLOW_CPU_VENDOR"]
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("vendor_id"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+    return os.environ.get("HEARFLOW_CPU_VENDOR") or cpuinfo("vendor_id", "unknown")
 
 
 def source(root: Path) -> str:
     """'the main job at <commit> on <CPU model>': what a record says it was made from."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        "unknown CPU",
-    )
+    model = cpuinfo("model name", "unknown CPU")
     return f"the main job at {head.strip() or 'an unknown commit'} on {model}, {os.cpu_count()} cores"
 
 

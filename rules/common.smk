@@ -242,3 +242,9 @@ def job_runtime(rule_name, audio_input=None, times=1):
         return res.runtime_minutes(spec, res.audio_seconds(input[audio_input]), attempt, min_runtime)
 
     return fixed if audio_input is None else from_audio
+
+
+def report_item(path, caption, subcategory, **labels):
+    """An output of the report phase (rules/report.smk) in `snakemake --report`: category
+    "5. Report", its caption rules/captions/<caption>.rst, one subcategory per table or figure."""
+    return report(path, caption=f"captions/{caption}.rst", category="5. Report", subcategory=subcategory, labels=labels)

@@ -5,20 +5,8 @@ rule metrics:
     input:
         all_scores(),
     output:
-        report(
-            "reports/metrics.json",
-            caption="captions/metrics.rst",
-            category="5. Report",
-            subcategory="metrics",
-            labels={"file": "metrics.json (means)"},
-        ),
-        report(
-            "reports/metrics_ci.json",
-            caption="captions/metrics.rst",
-            category="5. Report",
-            subcategory="metrics",
-            labels={"file": "metrics_ci.json (95% intervals)"},
-        ),
+        report_item("reports/metrics.json", "metrics", "metrics", file="metrics.json (means)"),
+        report_item("reports/metrics_ci.json", "metrics", "metrics", file="metrics_ci.json (95% intervals)"),
     log:
         "logs/report/metrics.log",
     conda:
@@ -37,27 +25,9 @@ rule table:
         paper="reports/paper/tables.csv",
         scores=lambda w: [scores_file(cfg, task) for cfg in PLAN.tables[w.table] for task in PLAN.tasks],
     output:
-        md=report(
-            "reports/tables/{table}.md",
-            caption="captions/table.rst",
-            category="5. Report",
-            subcategory="{table}",
-            labels={"table": "{table}", "format": "Markdown"},
-        ),
-        csv=report(
-            "reports/tables/{table}.csv",
-            caption="captions/table.rst",
-            category="5. Report",
-            subcategory="{table}",
-            labels={"table": "{table}", "format": "CSV"},
-        ),
-        tex=report(
-            "reports/tables/{table}.tex",
-            caption="captions/table.rst",
-            category="5. Report",
-            subcategory="{table}",
-            labels={"table": "{table}", "format": "LaTeX"},
-        ),
+        md=report_item("reports/tables/{table}.md", "table", "{table}", table="{table}", format="Markdown"),
+        csv=report_item("reports/tables/{table}.csv", "table", "{table}", table="{table}", format="CSV"),
+        tex=report_item("reports/tables/{table}.tex", "table", "{table}", table="{table}", format="LaTeX"),
     log:
         "logs/report/{table}.log",
     conda:
@@ -83,21 +53,21 @@ rule figure_scores:
         paper="reports/paper/tables.csv",
         scores=all_scores(),
     output:
-        png=report(
+        png=report_item(
             "reports/figures/scores_by_category.png",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="scores_by_category",
-            labels={"figure": "scores_by_category", "file": "figure"},
+            "figure",
+            "scores_by_category",
+            figure="scores_by_category",
+            file="figure",
         ),
         pdf="reports/figures/scores_by_category.pdf",
         caption="reports/figures/scores_by_category.txt",
-        data=report(
+        data=report_item(
             "reports/plots/scores_by_category.csv",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="scores_by_category",
-            labels={"figure": "scores_by_category", "file": "plotted numbers (CSV)"},
+            "figure",
+            "scores_by_category",
+            figure="scores_by_category",
+            file="plotted numbers (CSV)",
         ),
     log:
         "logs/report/figure_scores.log",
@@ -121,21 +91,17 @@ rule figure_ablations:
         paper="reports/paper/tables.csv",
         scores=all_scores(),
     output:
-        png=report(
-            "reports/figures/ablation_deltas.png",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="ablation_deltas",
-            labels={"figure": "ablation_deltas", "file": "figure"},
+        png=report_item(
+            "reports/figures/ablation_deltas.png", "figure", "ablation_deltas", figure="ablation_deltas", file="figure"
         ),
         pdf="reports/figures/ablation_deltas.pdf",
         caption="reports/figures/ablation_deltas.txt",
-        data=report(
+        data=report_item(
             "reports/plots/ablation_deltas.csv",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="ablation_deltas",
-            labels={"figure": "ablation_deltas", "file": "plotted numbers (CSV)"},
+            "figure",
+            "ablation_deltas",
+            figure="ablation_deltas",
+            file="plotted numbers (CSV)",
         ),
     log:
         "logs/report/figure_ablations.log",
@@ -158,21 +124,15 @@ rule figure_tsne:
     input:
         [member_dir(m, t) for m in TSNE_MODELS for t in TSNE_TASKS],
     output:
-        png=report(
-            "reports/figures/tsne_fusion.png",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="tsne_fusion",
-            labels={"figure": "tsne_fusion", "file": "figure"},
-        ),
+        png=report_item("reports/figures/tsne_fusion.png", "figure", "tsne_fusion", figure="tsne_fusion", file="figure"),
         pdf="reports/figures/tsne_fusion.pdf",
         caption="reports/figures/tsne_fusion.txt",
-        data=report(
+        data=report_item(
             "reports/plots/tsne_fusion.csv",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="tsne_fusion",
-            labels={"figure": "tsne_fusion", "file": "plotted numbers (CSV)"},
+            "figure",
+            "tsne_fusion",
+            figure="tsne_fusion",
+            file="plotted numbers (CSV)",
         ),
     log:
         "logs/report/figure_tsne.log",
@@ -195,21 +155,17 @@ rule figure_layers:
     input:
         layer_curve_scores(),
     output:
-        png=report(
-            "reports/figures/layer_curves.png",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="layer_curves",
-            labels={"figure": "layer_curves", "file": "figure"},
+        png=report_item(
+            "reports/figures/layer_curves.png", "figure", "layer_curves", figure="layer_curves", file="figure"
         ),
         pdf="reports/figures/layer_curves.pdf",
         caption="reports/figures/layer_curves.txt",
-        data=report(
+        data=report_item(
             "reports/plots/layer_curves.csv",
-            caption="captions/figure.rst",
-            category="5. Report",
-            subcategory="layer_curves",
-            labels={"figure": "layer_curves", "file": "plotted numbers (CSV)"},
+            "figure",
+            "layer_curves",
+            figure="layer_curves",
+            file="plotted numbers (CSV)",
         ),
     log:
         "logs/report/figure_layers.log",
@@ -261,13 +217,7 @@ rule score_plot:
     input:
         all_scores(),
     output:
-        report(
-            "reports/plots/scores.csv",
-            caption="captions/score_plot.rst",
-            category="5. Report",
-            subcategory="metrics",
-            labels={"file": "plots/scores.csv (dvc plots)"},
-        ),
+        report_item("reports/plots/scores.csv", "score_plot", "metrics", file="plots/scores.csv (dvc plots)"),
     log:
         "logs/report/score_plot.log",
     conda:
