@@ -79,6 +79,7 @@ def measure(rev: str, tmp: Path) -> dict:
     wall = time.monotonic() - t0
     if res.returncode != 0:
         sys.exit(f"{rev}: dvc repro failed after {wall:.0f} s:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    (work / "dvc_repro_wall.json").write_text(json.dumps({"commit": commit.strip(), "wall_s": wall}))  # --reanalyse
     return analyse(rev, work, commit, wall)
 
 
@@ -186,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reanalyse", type=Path, help="recount the clones kept there (no new run)")
     args = ap.parse_args(argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    if args.reanalyse:  # the clones --keep kept, their walls from the last report
-        walls = {r["rev"]: r for r in json.loads((OUT / "job_overhead.json").read_text())["runs"]}
-        runs = [
-            analyse(rev, args.reanalyse / rev.replace("/", "_"), walls[rev]["commit"], walls[rev]["dvc_repro_wall_s"])
-            for rev in args.revs
-        ]
+    if args.reanalyse:  # the clones --keep kept, with the walls measure() wrote beside them
+        runs = []
+        for rev in args.revs:
+            work = args.reanalyse / rev.replace("/", "_")
+            wall = json.loads((work / "dvc_repro_wall.json").read_text())
+            runs.append(analyse(rev, work, wall["commit"], wall["wall_s"]))
     elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         runs = [measure(rev, args.keep) for rev in args.revs]

@@ -66,8 +66,12 @@ PROBE_IMPORTS = {
 
 
 def probe_imports(work: Path) -> str:
-    """The probe job's imports at the commit checked out in `work`."""
-    return PROBE_IMPORTS["deferred" if (work / "src" / "hearflow" / "probe" / "scores.py").is_file() else "plain"]
+    """The probe job's imports at the commit checked out in `work` (before the layout by phase,
+    the probe job's module was hearflow.probe_job)."""
+    code = PROBE_IMPORTS["deferred" if (work / "src" / "hearflow" / "probe" / "scores.py").is_file() else "plain"]
+    if not (work / "src" / "hearflow" / "probe" / "job.py").is_file():
+        code = code.replace("hearflow.probe.job", "hearflow.probe_job")
+    return code
 
 
 def start_cost(work: Path, repeats: int = 5, code: str | None = None) -> float:
