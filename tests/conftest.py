@@ -136,6 +136,25 @@ def reduced_local_run(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.fixture(scope="session")
+def small_demo_built(tmp_path_factory):
+    """The small demo (tests/test_dvc.py SMALL: two configs on a scene and an event task, every
+    phase) reproduced once by `dvc repro` in a git repository, its results committed: the
+    uninterrupted run that the DVC, Slurm and fault tests compare with. Returns (repo, the
+    `dvc repro` result)."""
+    import time
+
+    from tests.test_dvc import _dvc, _git, _make_repo, _ran
+
+    repo = _make_repo(tmp_path_factory.mktemp("dvc") / "repo")
+    start = time.monotonic()
+    first = _dvc(repo, "repro")
+    print(f"first dvc repro: {time.monotonic() - start:.0f} s, {len(_ran(first))} stages")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "reproduced")
+    return repo, first
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """The probes of a module are tiny: thread hand-offs would cost more than the maths."""

@@ -3,20 +3,17 @@ repositories with a reduced demo, repro / push / pull / experiments / diffs acro
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hearflow.workflow import dvcgen, dvcrun, locks
+from hearflow.workflow import dvcgen
 from hearflow.workflow.config import load_params, make_plan
 from hearflow.workflow.keys import deep_merge
 from tests.conftest import ROOT, copy_checkout
@@ -75,15 +72,10 @@ def _make_repo(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The reduced demo reproduced once by `dvc repro`, its results committed."""
-    repo = _make_repo(tmp_path_factory.mktemp("dvc") / "repo")
-    start = time.monotonic()
-    first = _dvc(repo, "repro")
-    print(f"first dvc repro: {time.monotonic() - start:.0f} s, {len(_ran(first))} stages")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "reproduced")
-    return repo, first
+def built(small_demo_built):
+    """The reduced demo reproduced once by `dvc repro`, its results committed (conftest: shared
+    with the Slurm and fault tests)."""
+    return small_demo_built
 
 
 @pytest.fixture(scope="module")
@@ -395,53 +387,6 @@ def test_a_one_config_change_reruns_that_config_only(built, remote, tmp_path):
     _set_config_dim(clone, "avg_xc", 64)
     _run(clone, sys.executable, "-m", "snakemake", "--cores", "2")
     check([r for r in _job_records(clone) if json.dumps(r, sort_keys=True) not in seen])
-
-
-@pytest.mark.e2e
-def test_a_killed_dvc_repro_completes_when_run_again(built, tmp_path):
-    """SIGKILL to the whole process group of `dvc repro` once the first embeddings are written
-    (an OOM killer, a preempted head job, `kill -9`): the README command typed again completes
-    with no manual step (issue 35). It removes the dead run's Snakemake lock itself
-    (hearflow.workflow.locks), keeps the embeddings finished before the kill, and ends with the
-    uninterrupted run's results."""
-    repo = _make_repo(tmp_path / "repo")
-    members = repo / "results" / "members"
-
-    def finished() -> set[str]:
-        """Member embeddings whose job Snakemake recorded as finished (not incomplete)."""
-        outs = [p.relative_to(repo).as_posix() for p in members.glob("*/*") if p.is_dir()]
-        incomplete = repo / ".snakemake" / "incomplete"
-        return {
-            o
-            for o in outs
-            if dvcrun.built_at(repo, o) is not None
-            and not (incomplete / base64.urlsafe_b64encode(o.encode()).decode()).exists()
-        }
-
-    with (tmp_path / "first.log").open("w") as log:
-        run = subprocess.Popen(
-            [str(BIN / "dvc"), "repro"],
-            cwd=repo,
-            env=_env(repo),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 900
-        while not finished():
-            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
-            time.sleep(0.2)
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
-    assert locks.lock_files(repo), "the fault is real: the killed run's Snakemake lock stays"
-    kept = {o: (repo / o / "provenance.json").stat().st_mtime_ns for o in finished()}
-    again = _dvc(repo, "repro")
-    assert "holds a lock of a Snakemake run that is no longer alive" in again.stdout + again.stderr
-    assert {o: (repo / o / "provenance.json").stat().st_mtime_ns for o in kept} == kept  # not run again
-    built_repo, _ = built
-    for path in ("reports/metrics.json", "reports/metrics_ci.json"):
-        assert (repo / path).read_bytes() == (built_repo / path).read_bytes(), path
-    assert not locks.lock_files(repo) and "Data and pipelines are up to date" in _dvc(repo, "status").stdout
 
 
 def test_settle_mtimes_orders_outputs_by_stage_once(tmp_path):

@@ -3,6 +3,7 @@ Snakemake: one Snakemake call per `dvc repro`, what it forces, and what it leave
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import yaml
 
 from hearflow.workflow import dvcrun
 from tests.conftest import ROOT
+from tests.test_faults import record
 
 BIN = Path(sys.executable).parent
 SNAKEFILE = """\
@@ -232,3 +234,101 @@ def test_wide_stages_force_only_the_jobs_a_change_touches(tmp_path):
         dvcrun.must_force(ensemble, {"code": ["src/hearflow/ensemble/derive.py"]}, tmp_path, detail) == ensemble.targets
     )
     assert dvcrun.must_force(probe, {"code": ["src/hearflow/ensemble/derive.py"]}, tmp_path, detail) == []
+
+
+# --- a damaged DVC cache (issue 35; hearflow.workflow.outcheck) ------------------------------
+
+
+def _cache_file(repo: Path, md5: str) -> Path:
+    return repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def _flip(path: Path, keep_times: bool) -> None:
+    """Flip one byte of `path`; with keep_times its size and mtime stay (bit rot, a copy tool
+    that restores times), so DVC's state database still trusts its old hash."""
+    st = path.stat()
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.chmod(path, st.st_mode)
+    if keep_times:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_outcheck_hashes_as_dvc_does(toy):
+    """hearflow.workflow.outcheck.dvc_md5 of a file and of a folder output equals the md5 DVC
+    itself wrote into dvc.lock."""
+    from hearflow.workflow.outcheck import dvc_md5
+
+    _repro(toy)
+    lock = yaml.safe_load((toy / "dvc.lock").read_text())["stages"]
+    for stage, out in (("a", "out/a.txt"), ("b", "out/b")):
+        (entry,) = lock[stage]["outs"]
+        assert entry["path"] == out and dvc_md5(toy / out) == entry["md5"], out
+    assert lock["b"]["outs"][0]["md5"].endswith(".dir")
+
+
+@pytest.mark.parametrize("keep_times", [True, False], ids=["size-and-mtime-kept", "mtime-changed"])
+def test_a_cache_file_damaged_silently_is_never_handed_to_a_job(toy, keep_times):
+    """A damaged cache file (bit rot with its size and mtime kept, or any damage that no `dvc
+    status` saw before the checkout): `dvc checkout` trusts it, writes the damaged copy into the
+    workspace and records the copy's hash as the lock's, so `dvc status` sees nothing wrong.
+    The next `dvc repro` that runs any stage (here a params change of stage c) goes through
+    hearflow.workflow.dvcrun, which finds an output that differs from dvc.lock and that
+    Snakemake did not write, and builds it again in the same Snakemake call, before any job
+    could read it; its damaged cache file is removed, and DVC stores the rebuilt one."""
+    _repro(toy)
+    good = (toy / "out" / "b" / "b.txt").read_bytes()
+    md5 = hashlib.md5(good).hexdigest()
+    _flip(_cache_file(toy, md5), keep_times=keep_times)
+    _run(toy, "rm", "-rf", "out/b")
+    _run(toy, str(BIN / "dvc"), "checkout")
+    assert (toy / "out" / "b" / "b.txt").read_bytes() != good  # DVC handed the damaged copy over
+    if keep_times:  # DVC trusts the copy
+        assert "up to date" in _run(toy, str(BIN / "dvc"), "status")
+    _set(toy, y=2)
+    ran, jobs, out = _repro(toy)
+    assert "c" in ran and sorted(set(jobs)) == ["b", "c"], out[-3000:]
+    assert "1 output(s) differ from dvc.lock and were not written by Snakemake" in out and "out/b" in out
+    assert (toy / "out" / "b" / "b.txt").read_bytes() == good
+    if "up to date" not in _run(toy, str(BIN / "dvc"), "status"):  # b's cache file was removed: DVC stores it
+        ran, jobs, out = _repro(toy)
+        assert jobs == [], out[-3000:]
+    assert "up to date" in _run(toy, str(BIN / "dvc"), "status")
+    assert _cache_file(toy, md5).read_bytes() == good
+    _run(toy, "rm", "-rf", "out/b")
+    _run(toy, str(BIN / "dvc"), "checkout")
+    assert (toy / "out" / "b" / "b.txt").read_bytes() == good
+    record(
+        [
+            {
+                "fault": "DVC cache file damaged, "
+                + ("size and mtime kept" if keep_times else "mtime changed")
+                + ", checked out",
+                "where": "dvc checkout",
+                "in_flight": 0,
+                "kept": 1,  # a: of the toy's three outputs, b and c were built
+                "identical": True,
+            }
+        ]
+    )
+
+
+def test_outcheck_lists_and_repairs_damaged_outputs(toy):
+    """`python -m hearflow.workflow.outcheck` after a checkout of a damaged cache file: it names
+    the output and exits 1; with --repair it deletes it, and `dvc repro` restores it."""
+    _repro(toy)
+    good = (toy / "out" / "a.txt").read_bytes()
+    _flip(_cache_file(toy, hashlib.md5(good).hexdigest()), keep_times=True)
+    _run(toy, "rm", "out/a.txt")
+    _run(toy, str(BIN / "dvc"), "checkout")
+    cmd = [sys.executable, "-m", "hearflow.workflow.outcheck"]
+    res = subprocess.run(cmd, cwd=toy, env=_env(), capture_output=True, text=True)
+    assert res.returncode == 1 and "damaged: out/a.txt differs from dvc.lock" in res.stdout, res.stdout + res.stderr
+    assert "out/b" not in res.stdout and "out/c.txt" not in res.stdout
+    assert "removed; run `dvc pull` or `dvc repro`" in _run(toy, *cmd, "--repair")
+    assert not (toy / "out" / "a.txt").exists()
+    _repro(toy)
+    assert (toy / "out" / "a.txt").read_bytes() == good
+    assert "every output present matches dvc.lock (3 outputs)" in _run(toy, *cmd)

@@ -234,3 +234,42 @@ def test_embedding_is_byte_identical_across_processes(tmp_path):
         for view in ("last", "fusion"):
             a = (runs[0] / view / f"{split}.embeddings.npy").read_bytes()
             assert a == (runs[1] / view / f"{split}.embeddings.npy").read_bytes()
+
+
+# --- disk full while an output is written (issue 35) -----------------------------------------
+
+_FULL_JOB = """
+import resource, sys
+from types import SimpleNamespace
+from hearflow.core.io import atomic_path
+from hearflow.core.smk import run
+
+out, log = sys.argv[1], sys.argv[2]
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # no file past 64 KiB: EFBIG
+
+def job(smk):
+    with atomic_path(smk.output[0]) as tmp:
+        tmp.write_bytes(b"x" * (1 << 20))  # 1 MiB: cannot be written
+
+run(SimpleNamespace(rule="embed", wildcards={}, threads=1, log=[log], resources={}, config={}, output=[out]), job)
+"""
+
+
+def test_a_job_whose_disk_is_full_says_so_and_where_and_leaves_nothing(tmp_path):
+    """A write that fails for want of room (here a file-size limit, EFBIG; ENOSPC and EDQUOT
+    alike, and a real full filesystem in tests/test_dvc.py) ends the job with exit status 1 and
+    a message naming the rule, the output, the free space there and the fix; no file that
+    looks finished, and no temporary one, is left beside the output."""
+    out, log = tmp_path / "results" / "emb.npy", tmp_path / "job.log"
+    res = subprocess.run(
+        [sys.executable, "-c", _FULL_JOB, str(out), str(log)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+    )
+    assert res.returncode == 1, res.stderr
+    message = res.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"hearflow: disk full: rule embed could not write its outputs: {out} (")
+    assert "bytes free there) [EFBIG: File too large" in message and "run the same command again" in message
+    assert "disk full: rule embed" in log.read_text() and "Traceback" in log.read_text()  # details in the log
+    assert list(out.parent.iterdir()) == []  # neither the output nor its temporary sibling

@@ -221,17 +221,17 @@ def _job_logs(repo: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def small_on_slurm(tmp_path_factory, slurm_cluster):
+def small_on_slurm(tmp_path_factory, slurm_cluster, small_demo_built):
     """The small DVC demo (tests/test_dvc.py SMALL: two configs on a scene and an event task,
     every phase) built from scratch by `snakemake --profile slurm --profile profiles/ci-slurm`,
     one embedding job cancelled with scancel while it runs; and the same demo built locally
-    (`snakemake --cores 2`), to compare. One Slurm build serves both Slurm tests (issue 30: the
-    reduced demo's own Slurm build cost CI 6 more minutes and tested nothing more)."""
+    (conftest's `small_demo_built`, by `dvc repro`), to compare. One Slurm build serves both
+    Slurm tests (issue 30: the reduced demo's own Slurm build cost CI 6 more minutes and tested
+    nothing more); the local build is the one the DVC and fault tests share."""
     from tests.test_dvc import _make_repo
 
     root = tmp_path_factory.mktemp("slurm")
-    local = _make_repo(root / "local")
-    _snakemake(local, "--cores", "2")
+    local, _ = small_demo_built
     repo = _make_repo(root / "repo")
     env = dict(
         os.environ,
@@ -307,6 +307,19 @@ def test_demo_on_slurm_matches_the_local_run(small_on_slurm):
     assert again["MinMemoryNode"] == f"{2 * spec['mem_mb']}M"
     assert again["TimeLimit"] == f"00:{2 * _params()['resources']['min_runtime']:02d}:00"
     assert "gres/gpu" not in again.get("TRES", "")
+    from tests.test_faults import record
+
+    record(
+        [
+            {
+                "fault": "Slurm job cancelled (scancel), `retries: 1`",
+                "where": "embed",
+                "in_flight": 1,
+                "kept": len(final) - 1,
+                "identical": True,
+            }
+        ]
+    )
 
 
 @pytest.mark.e2e

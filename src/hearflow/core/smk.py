@@ -4,9 +4,11 @@ and record where each job ran (host, Slurm job id) there."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import time
@@ -16,6 +18,8 @@ from typing import Any
 from hearflow.core import numerics
 
 RECORD_PREFIX = "hearflow-job "
+# A write that failed for want of room: disk full, quota exceeded, file-size limit.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def job_record(snakemake: Any) -> dict:
@@ -42,6 +46,31 @@ def read_records(log_path: str | os.PathLike) -> list[dict]:
         return [json.loads(line[len(RECORD_PREFIX) :]) for line in f if line.startswith(RECORD_PREFIX)]
 
 
+def _free_bytes(path: str | os.PathLike) -> int | None:
+    """Free bytes on the filesystem that holds `path` (its nearest existing folder)."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def disk_full_message(rule: str, outputs: list[str], err: OSError) -> str:
+    """What a job says when a write fails for want of room: which rule, which outputs and the
+    free space where each lives, and what to do. Its outputs were written under temporary
+    names (hearflow.core.io.atomic_path), so nothing that looks finished is left."""
+    where = ", ".join(f"{o} ({free} bytes free there)" for o in outputs for free in [_free_bytes(o)]) or "?"
+    return (
+        f"disk full: rule {rule} could not write its outputs: {where}"
+        f" [{errno.errorcode.get(err.errno, err.errno)}: {err.strerror}"
+        + (f": {err.filename}" if err.filename else "")
+        + "]. Nothing half-written is kept (outputs are renamed into place only when complete);"
+        " free space on that filesystem (or move results/ to a larger one) and run the same command again."
+    )
+
+
 def run(snakemake: Any, job: Callable[[Any], None]) -> None:
     """Call `job(snakemake)` with logging and stderr (tqdm bars) going to `snakemake.log[0]`,
     after writing the job's record (`job_record`) as one line starting with RECORD_PREFIX."""
@@ -66,6 +95,14 @@ def run(snakemake: Any, job: Callable[[Any], None]) -> None:
                 numerics.limit_threads()  # Snakemake set OMP_NUM_THREADS & co. to the job's threads
             log.info("numerics %s on %s", json.dumps(numerics.job_settings()), json.dumps(numerics.machine()))
             job(snakemake)
+        except OSError as err:
+            if err.errno not in DISK_FULL:
+                log.exception("job failed")
+                raise
+            message = disk_full_message(snakemake.rule, [str(o) for o in snakemake.output], err)
+            log.error("%s", message, exc_info=True)
+            # printed on the job's own stderr once the log redirection has ended; exit status 1
+            raise SystemExit(f"hearflow: {message}") from err
         except Exception:
             log.exception("job failed")
             raise

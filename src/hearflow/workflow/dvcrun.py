@@ -30,7 +30,6 @@ stage's own targets only, as one stage; `dvc repro --force` forces every stage i
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -43,8 +42,9 @@ from pathlib import Path
 
 import yaml
 
-from hearflow.workflow import locks
+from hearflow.workflow import locks, outcheck
 from hearflow.workflow.dvcfile import parse_cmd, stage_paths
+from hearflow.workflow.outcheck import built_at
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--rerun-triggers", "params", "input", "code", "software-env"]
 RECORD = Path(".dvc") / "tmp" / "hearflow-dvcrun.json"
@@ -144,24 +144,6 @@ def reasons(stage: Stage, lock: dict | None, params: dict, root: Path, produced:
     if code:
         out["code"] = code
     return out
-
-
-def built_at(root: Path, output: str) -> float | None:
-    """When Snakemake finished writing `output` in this working copy (its record in
-    .snakemake/metadata, named as Snakemake names it), or None: no finished record (the
-    output came from `dvc pull` / `dvc checkout`, or its job did not finish)."""
-    meta = root / ".snakemake" / "metadata"
-    try:
-        max_len = os.pathconf(meta, "PC_NAME_MAX") or 255
-    except (OSError, ValueError):
-        max_len = 255
-    b64 = base64.urlsafe_b64encode(output.encode()).decode()
-    parts = [b64[i : i + max_len - 1] for i in range(0, len(b64), max_len - 1)]
-    try:
-        record = json.loads(meta.joinpath(*["@" + p for p in parts[:-1]], parts[-1]).read_text())
-    except (OSError, ValueError):
-        return None
-    return None if record.get("incomplete") or not record.get("endtime") else float(record["endtime"])
 
 
 def job_detail(root: Path) -> dict[str, tuple[list[str] | None, list[str]]]:
@@ -272,13 +254,26 @@ def plan(stages: dict[str, Stage], current: str, root: Path, mode: ReproMode) ->
     params = yaml.safe_load((root / PARAMS_FILE).read_text()) or {}
     produced = {o for s in stages.values() for o in s.outs}
     why = {n: reasons(s, lock.get(n), params, root, produced) for n, s in stages.items()}
-    seeds = [current] + ([n for n, w in why.items() if w] if mode.whole else [])
+    # outputs that differ from dvc.lock and that Snakemake did not write (a damaged cache file
+    # checked out, hearflow.workflow.outcheck): their stages join the batch, they are rebuilt
+    checked = stages if mode.whole else {current: stages[current]}
+    bad = {n: outcheck.damaged(root, s.outs, lock.get(n), built_at) for n, s in checked.items()}
+    bad = {n: outs for n, outs in bad.items() if outs}
+    if bad:
+        print(
+            f"hearflow.workflow.dvcrun: {sum(map(len, bad.values()))} output(s) differ from dvc.lock and were not "
+            f"written by Snakemake (a damaged DVC cache file checked out?): {', '.join(sum(bad.values(), []))}; "
+            "building them again",
+            flush=True,
+        )
+    seeds = [current] + ([n for n, w in why.items() if w] + list(bad) if mode.whole else [])
     members = downstream(stages, seeds) if mode.whole else {current}
     batch = [n for n in stages if n in members]
     if mode.force:
         return batch, [t for n in batch for t in stages[n].targets]
     detail = job_detail(root) if any(why[n].get("code") or why[n].get("params") for n in batch) else {}
-    return batch, [t for n in batch for t in must_force(stages[n], why[n], root, detail)]
+    forced = [t for n in batch for t in must_force(stages[n], why[n], root, detail)]
+    return batch, forced + [o for outs in bad.values() for o in outs if o not in forced]
 
 
 def build(stages: dict[str, Stage], batch: list[str], force: list[str]) -> int:
