@@ -312,7 +312,7 @@ def test_demo_on_slurm_matches_the_local_run(small_on_slurm):
     record(
         [
             {
-                "fault": "Slurm job cancelled (scancel), `retries: 1`",
+                "fault": "Slurm job cancelled (scancel), resubmitted by `retries`",
                 "where": "embed",
                 "in_flight": 1,
                 "kept": len(final) - 1,
