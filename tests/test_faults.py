@@ -45,14 +45,18 @@ RESULTS = ("reports/metrics.json", "reports/metrics_ci.json")
 DEADLINE_S = 900
 
 
-def _incomplete(repo: Path) -> list[str]:
-    """Outputs of the jobs Snakemake runs now (its .snakemake/incomplete markers)."""
+def _incomplete(repo: Path, since: float = 0.0) -> list[str]:
+    """Outputs of the jobs Snakemake runs now, or that a killed run left incomplete (its
+    .snakemake/incomplete markers); with `since`, only markers written since then (Snakemake
+    writes a job's marker when the job starts: a killed run's stale markers are older)."""
     folder = repo / ".snakemake" / "incomplete"
     out = []
     for marker in folder.glob("*") if folder.is_dir() else []:
         try:
+            if since and marker.stat().st_mtime < since:
+                continue
             out.append(base64.urlsafe_b64decode(marker.name).decode())
-        except ValueError:
+        except (ValueError, OSError):
             continue
     return out
 
@@ -100,7 +104,7 @@ class Head:
     """A head process (`dvc repro` or `snakemake`) in its own process group, logged to a file."""
 
     def __init__(self, repo: Path, cmd: list[str], log: Path):
-        self.repo, self.log = repo, log
+        self.repo, self.log, self.start = repo, log, time.time() - 0.05
         with log.open("w") as f:
             self.proc = subprocess.Popen(
                 cmd, cwd=repo, env=_env(repo), stdout=f, stderr=subprocess.STDOUT, start_new_session=True
@@ -118,7 +122,10 @@ class Head:
             time.sleep(0.05)
 
     def wait_for_phase(self, phase: str) -> None:
-        self.wait_for(f"a {phase} job ran", lambda: any(o.startswith(PHASES[phase]) for o in _incomplete(self.repo)))
+        self.wait_for(
+            f"a {phase} job ran",
+            lambda: any(o.startswith(PHASES[phase]) for o in _incomplete(self.repo, since=self.start)),
+        )
 
     def kill_group(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
