@@ -30,7 +30,6 @@ stage's own targets only, as one stage; `dvc repro --force` forces every stage i
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -107,14 +106,6 @@ def _dotted(d: dict, key: str):
     return d
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def reasons(stage: Stage, lock: dict | None, params: dict, root: Path, produced: set[str] = frozenset()) -> dict:
     """The changes of a stage since dvc.lock that can be seen without hashing directories:
     `new` (no lock entry), `missing` (outputs absent), `params` (keys whose value changed),
@@ -139,7 +130,7 @@ def reasons(stage: Stage, lock: dict | None, params: dict, root: Path, produced:
     code = []
     for dep in stage.deps:
         path = root / dep
-        if dep in hashes and dep not in produced and path.is_file() and hashes[dep] != _md5(path):
+        if dep in hashes and dep not in produced and path.is_file() and hashes[dep] != outcheck.file_md5(path):
             code.append(dep)
     if code:
         out["code"] = code

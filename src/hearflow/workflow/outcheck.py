@@ -56,18 +56,23 @@ def built_at(root: Path, output: str) -> float | None:
     return None if record.get("incomplete") or not record.get("endtime") else float(record["endtime"])
 
 
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _file_md5(path: Path, memo: dict) -> str:
     st = path.stat()
     key = str(path)
     seen = memo.get(key)
     if seen and seen[0] == st.st_size and seen[1] == st.st_mtime_ns:
         return seen[2]
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    memo[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
-    return h.hexdigest()
+    memo[key] = [st.st_size, st.st_mtime_ns, file_md5(path)]
+    return memo[key][2]
 
 
 def dvc_md5(path: Path, memo: dict | None = None) -> str:
@@ -86,14 +91,6 @@ def _cache_file(root: Path, md5: str) -> Path:
     return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
 
-def _plain_md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def purge_cache(root: Path, md5: str) -> list[Path]:
     """Remove the cache files of a dvc.lock md5 (a file's, or a folder's ".dir" listing and the
     files it names) whose content does not hash to their name. Returns those removed."""
@@ -107,7 +104,7 @@ def purge_cache(root: Path, md5: str) -> list[Path]:
     removed = []
     for oid in objects:
         path = _cache_file(root, oid)
-        if path.is_file() and _plain_md5(path) != oid.removesuffix(".dir"):
+        if path.is_file() and file_md5(path) != oid.removesuffix(".dir"):
             path.unlink()
             removed.append(path)
     return removed
