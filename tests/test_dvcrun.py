@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from hearflow.workflow import dvcrun
+from hearflow.workflow.outcheck import cache_file
 from tests.conftest import ROOT
 from tests.test_faults import record
 
@@ -239,10 +240,6 @@ def test_wide_stages_force_only_the_jobs_a_change_touches(tmp_path):
 # --- a damaged DVC cache (issue 35; hearflow.workflow.outcheck) ------------------------------
 
 
-def _cache_file(repo: Path, md5: str) -> Path:
-    return repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-
-
 def _flip(path: Path, keep_times: bool) -> None:
     """Flip one byte of `path`; with keep_times its size and mtime stay (bit rot, a copy tool
     that restores times), so DVC's state database still trusts its old hash."""
@@ -281,7 +278,7 @@ def test_a_cache_file_damaged_silently_is_never_handed_to_a_job(toy, keep_times)
     _repro(toy)
     good = (toy / "out" / "b" / "b.txt").read_bytes()
     md5 = hashlib.md5(good).hexdigest()
-    _flip(_cache_file(toy, md5), keep_times=keep_times)
+    _flip(cache_file(toy, md5), keep_times=keep_times)
     _run(toy, "rm", "-rf", "out/b")
     _run(toy, str(BIN / "dvc"), "checkout")
     assert (toy / "out" / "b" / "b.txt").read_bytes() != good  # DVC handed the damaged copy over
@@ -296,7 +293,7 @@ def test_a_cache_file_damaged_silently_is_never_handed_to_a_job(toy, keep_times)
         ran, jobs, out = _repro(toy)
         assert jobs == [], out[-3000:]
     assert "up to date" in _run(toy, str(BIN / "dvc"), "status")
-    assert _cache_file(toy, md5).read_bytes() == good
+    assert cache_file(toy, md5).read_bytes() == good
     _run(toy, "rm", "-rf", "out/b")
     _run(toy, str(BIN / "dvc"), "checkout")
     assert (toy / "out" / "b" / "b.txt").read_bytes() == good
@@ -320,7 +317,7 @@ def test_outcheck_lists_and_repairs_damaged_outputs(toy):
     the output and exits 1; with --repair it deletes it, and `dvc repro` restores it."""
     _repro(toy)
     good = (toy / "out" / "a.txt").read_bytes()
-    _flip(_cache_file(toy, hashlib.md5(good).hexdigest()), keep_times=True)
+    _flip(cache_file(toy, hashlib.md5(good).hexdigest()), keep_times=True)
     _run(toy, "rm", "out/a.txt")
     _run(toy, str(BIN / "dvc"), "checkout")
     cmd = [sys.executable, "-m", "hearflow.workflow.outcheck"]

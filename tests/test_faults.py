@@ -14,7 +14,7 @@ injected and what must hold after; every run ends with the uninterrupted run's r
 - disk full while an embedding is written (a full tmpfs under results/): the job stops
   naming the disk and the output, leaves nothing that looks finished, and the rerun after
   space is freed completes;
-- corrupt DVC cache (tests/test_faults.py::test_a_corrupt_cache_file_is_never_handed_to_a_job).
+- damaged DVC cache files: tests/test_dvcrun.py::test_a_cache_file_damaged_silently_is_never_handed_to_a_job.
 The Slurm fault (scancel of a running job, resubmitted by `retries`) is in tests/test_slurm.py.
 """
 

@@ -248,8 +248,10 @@ def plan(stages: dict[str, Stage], current: str, root: Path, mode: ReproMode) ->
     # outputs that differ from dvc.lock and that Snakemake did not write (a damaged cache file
     # checked out, hearflow.workflow.outcheck): their stages join the batch, they are rebuilt
     checked = stages if mode.whole else {current: stages[current]}
-    bad = {n: outcheck.damaged(root, s.outs, lock.get(n), built_at) for n, s in checked.items()}
-    bad = {n: outs for n, outs in bad.items() if outs}
+    bad = outcheck.damaged(root, {n: (s.outs, lock.get(n)) for n, s in checked.items()})
+    for n, outs in bad.items():  # so that DVC stores the rebuilt outputs anew
+        for out in outs:
+            outcheck.purge_cache(root, outcheck.locked_md5(lock.get(n), out))
     if bad:
         print(
             f"hearflow.workflow.dvcrun: {sum(map(len, bad.values()))} output(s) differ from dvc.lock and were not "

@@ -87,7 +87,8 @@ def dvc_md5(path: Path, memo: dict | None = None) -> str:
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 
 
-def _cache_file(root: Path, md5: str) -> Path:
+def cache_file(root: Path, md5: str) -> Path:
+    """Where DVC 3 keeps the object `md5` in this working copy's cache."""
     return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
 
@@ -95,7 +96,7 @@ def purge_cache(root: Path, md5: str) -> list[Path]:
     """Remove the cache files of a dvc.lock md5 (a file's, or a folder's ".dir" listing and the
     files it names) whose content does not hash to their name. Returns those removed."""
     objects = [md5]
-    listing = _cache_file(root, md5)
+    listing = cache_file(root, md5)
     if md5.endswith(".dir") and listing.is_file():
         try:
             objects += [e["md5"] for e in json.loads(listing.read_text())]
@@ -103,7 +104,7 @@ def purge_cache(root: Path, md5: str) -> list[Path]:
             pass  # an unreadable listing is itself damaged: removed below
     removed = []
     for oid in objects:
-        path = _cache_file(root, oid)
+        path = cache_file(root, oid)
         if path.is_file() and file_md5(path) != oid.removesuffix(".dir"):
             path.unlink()
             removed.append(path)
@@ -116,35 +117,39 @@ def _newest_mtime(path: Path) -> float:
     return max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=path.stat().st_mtime)
 
 
-def damaged(root: Path, outs: list[str], lock: dict | None, built_at) -> list[str]:
-    """The outputs among `outs` (dvc.yaml paths) whose workspace content differs from the
-    stage's dvc.lock entry `lock` while Snakemake did not write them as they are
-    (`built_at(root, out)`: its finished record's time, or None)."""
-    if not lock:
-        return []
-    locked = {o["path"]: o.get("md5") for o in lock.get("outs", []) if o.get("md5")}
+def damaged(root: Path, stages: dict[str, tuple[list[str], dict | None]]) -> dict[str, list[str]]:
+    """{stage: its damaged outputs}, for `stages` given as {name: (outputs as dvc.yaml names
+    them, the stage's dvc.lock entry)}: the outputs whose workspace content differs from
+    dvc.lock while Snakemake did not write them as they are (`built_at`). Stages with none are
+    left out. The hash memo is read and written once."""
     memo_path = root / MEMO
     try:
         memo = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
-    found = []
-    for out in outs:
-        path = root / out
-        if out not in locked or not path.exists():
-            continue
-        built = built_at(root, out)
-        if built is not None and _newest_mtime(path) <= built + 1.0:  # Snakemake wrote it as it is
-            continue
-        if dvc_md5(path, memo) != locked[out]:
-            found.append(out)
-            purge_cache(root, locked[out])
+    found: dict[str, list[str]] = {}
+    for name, (outs, lock) in stages.items():
+        locked = {o["path"]: o.get("md5") for o in (lock or {}).get("outs", []) if o.get("md5")}
+        for out in outs:
+            path = root / out
+            if out not in locked or not path.exists():
+                continue
+            built = built_at(root, out)
+            if built is not None and _newest_mtime(path) <= built + 1.0:  # Snakemake wrote it as it is
+                continue
+            if dvc_md5(path, memo) != locked[out]:
+                found.setdefault(name, []).append(out)
     if memo:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo_path.with_name(f"{memo_path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(memo))
         tmp.replace(memo_path)
     return found
+
+
+def locked_md5(lock: dict | None, out: str) -> str | None:
+    """The md5 dvc.lock's stage entry `lock` records for output `out`."""
+    return next((o.get("md5") for o in (lock or {}).get("outs", []) if o["path"] == out), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,16 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
     lock = (yaml.safe_load((args.root / "dvc.lock").read_text()) or {}).get("stages", {})
-    bad = [
-        o
-        for stage in lock.values()
-        for o in damaged(args.root, [x["path"] for x in stage.get("outs", [])], stage, built_at)
-    ]
-    for out in bad:
+    found = damaged(args.root, {n: ([x["path"] for x in s.get("outs", [])], s) for n, s in lock.items()})
+    bad = [(n, out) for n, outs in found.items() for out in outs]
+    for name, out in bad:
         print(f"damaged: {out} differs from dvc.lock and was not written by Snakemake")
         if args.repair:
             path = args.root / out
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+            purge_cache(args.root, locked_md5(lock[name], out))
     if bad:
         print(
             (
