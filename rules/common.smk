@@ -39,7 +39,7 @@ SERVE_MIRROR = LOCAL_MIRROR and bool(config["suites"][PLAN.suite].get("serve", F
 # extract); the other rates the models need are resampled from the 48 kHz folder.
 ARCHIVE_RATES = tuple(sorted(set(config["suites"][PLAN.suite].get("archive_rates", [ARCHIVE_RATE]))))
 RESAMPLED_RATES = tuple(r for r in PLAN.rates if r not in ARCHIVE_RATES)
-if PLAN.suite in ("demo", "hear2021-sim") and ARCHIVE_RATES != (ARCHIVE_RATE,):
+if PLAN.suite in ("demo", "hear2021-sim", "recordings") and ARCHIVE_RATES != (ARCHIVE_RATE,):
     raise ValueError(
         f"params: suites.{PLAN.suite}.archive_rates: {list(ARCHIVE_RATES)}; the {PLAN.suite} suite synthesises "
         f"{ARCHIVE_RATE} Hz archives only, so it must be [{ARCHIVE_RATE}]"
@@ -138,6 +138,11 @@ def lock_key(wildcards):
             f"{name} (seed={config['seed']}, scale={sim['scale']}, min_clips={sim.get('min_clips', 4)}, "
             f"max_seconds={sim.get('max_seconds')})"
         )
+    if PLAN.suite == "recordings":
+        # built from installed Debian packages: a new version of one adds entries, not a mismatch
+        from hearflow.data.recordings import lock_key as recordings_key
+
+        return recordings_key(wildcards.task, name)
     return name
 
 

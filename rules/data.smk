@@ -1,4 +1,4 @@
-# Data phase: (demo / hear2021-sim synthesis) -> download + verify -> extract -> resample. A rate listed in
+# Data phase: (demo / hear2021-sim synthesis, recordings from Debian packages) -> download + verify -> extract -> resample. A rate listed in
 # suites.<suite>.archive_rates is downloaded and extracted from its own archive instead of
 # being resampled (wildcard `arate`: archive rates; `rate`: rates resampled from 48 kHz).
 if PLAN.suite == "demo":
@@ -42,6 +42,24 @@ if PLAN.suite == "hear2021-sim":
             **settings("seed", "suites.{suite}.scale", "suites.{suite}.min_clips", "suites.{suite}.max_seconds"),
         script:
             "../scripts/sim_archive.py"
+
+
+if PLAN.suite == "recordings":
+
+    rule recordings_archive:
+        output:
+            mirror_archive(PLAN.mirror, "{task}"),
+        log:
+            "logs/recordings_archive/{task}.log",
+        priority: PRIORITY["data"]
+        conda:
+            "../envs/data.yaml"
+        threads: job_threads("recordings_archive")
+        resources:
+            mem_mb=job_mem_mb("recordings_archive"),
+            runtime=job_runtime("recordings_archive"),
+        script:
+            "../scripts/recordings_archive.py"
 
 
 rule download:

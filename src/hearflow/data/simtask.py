@@ -309,7 +309,14 @@ def build_archive(metadata: dict | bytes | str, name: str, archive: Path, **kwar
     """Pack the task as `archive` (members tasks/<name>/..., like the public archives: one
     sample rate, `sample_rate`, per archive), written under a temporary name and renamed;
     return archive."""
-    files = task_files(metadata, name, **kwargs)
+    return pack_files(name, task_files(metadata, name, **kwargs), archive)
+
+
+def pack_files(name: str, files: dict[str, bytes], archive: Path) -> Path:
+    """Pack a task's files ({path in the task directory: bytes}) as `archive`: members
+    tasks/<name>/... sorted, with their folders, zeroed times and owners, a gzip header with no
+    name or time (the same files always give the same bytes); written under a temporary name
+    and renamed; return archive."""
     dirs = {f"tasks/{name}"} | {
         f"tasks/{name}/" + "/".join(rel.split("/")[:i]) for rel in files for i in range(1, rel.count("/") + 1)
     }

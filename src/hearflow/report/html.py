@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PHASES = {  # Snakemake rule -> phase of the pipeline
     "demo_archive": "data",
+    "sim_archive": "data",
+    "recordings_archive": "data",
     "download": "data",
     "extract": "data",
     "resample": "data",

@@ -98,10 +98,15 @@ def validate_params(params: dict) -> None:
     for key in params["resources"]["jobs"]:
         if key != "default" and key not in job_rules():
             problems.append(f"resources.jobs.{key}: unknown rule {key!r} (rules: {sorted(job_rules())})")
-    for table, names in params["report"]["tables"].items():
-        for i, c in enumerate(names):
-            if c not in configs:
-                problems.append(f"report.tables.{table}.{i}: unknown config {c!r}")
+    tables = [("report.tables", params["report"]["tables"])] + [
+        (f"suites.{s}.overrides.report.tables", suite["overrides"].get("report", {}).get("tables", {}))
+        for s, suite in params["suites"].items()
+    ]
+    for where, named in tables:
+        for table, names in named.items():
+            for i, c in enumerate(names):
+                if c not in configs:
+                    problems.append(f"{where}.{table}.{i}: unknown config {c!r}")
     figures = params["report"]["figures"]
     for i, m in enumerate(figures["tsne"]["models"]):
         if m not in models:
@@ -202,7 +207,7 @@ def make_plan(params: dict) -> Plan:
         dim = None if cfg["combine"] == "single" else cfg.get("dim", settings["ensemble"]["dim"])
         configs[cname] = EmbeddingConfig(cname, members, cfg["combine"], dim, cfg.get("pooling", "mean"))
     used = sorted({m.model for c in configs.values() for m in c.members})
-    tables = {t: [c for c in names if c in configs] for t, names in params["report"]["tables"].items()}
+    tables = {t: [c for c in names if c in configs] for t, names in settings["report"]["tables"].items()}
     return Plan(
         suite=name,
         seed=params["seed"],

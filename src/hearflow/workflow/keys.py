@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-OVERRIDABLE = ("probe", "ensemble", "embed")  # params sections a suite's `overrides` may change
+OVERRIDABLE = ("probe", "ensemble", "embed", "report")  # params sections a suite's `overrides` may change
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -35,7 +35,7 @@ def _get(d, parts):
 
 def setting(params: dict, key: str):
     """The value of a dotted params key as the active suite sees it: a key of an overridable
-    section (probe, ensemble, embed) with the suite's overrides merged in. KeyError if absent."""
+    section (probe, ensemble, embed, report) with the suite's overrides merged in. KeyError if absent."""
     parts = key.split(".")
     value = _get(params, parts)
     if parts[0] in OVERRIDABLE:

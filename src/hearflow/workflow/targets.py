@@ -14,7 +14,7 @@ from hearflow.workflow.config import Plan
 
 # Suites whose archives a rule synthesises into the mirror folder before the download rule
 # fetches them: {suite: that rule} (rules/data.smk).
-SYNTH_RULES = {"demo": "demo_archive", "hear2021-sim": "sim_archive"}
+SYNTH_RULES = {"demo": "demo_archive", "hear2021-sim": "sim_archive", "recordings": "recordings_archive"}
 
 
 def task_facts(catalog: dict[str, dict], tasks: list[str]) -> dict[str, dict]:
