@@ -464,18 +464,19 @@ def test_publish_keeps_a_finished_run_and_names_what_is_missing(tmp_path):
     from hearflow.report.publish import FILES, publish
 
     run = tmp_path / "run"
+    (run / "reports").mkdir(parents=True)
+    shutil.copy(ROOT / "params.yaml", run / "params.yaml")
     with pytest.raises(FileNotFoundError, match=r"snakemake --cores all --config suite=recordings"):
         publish("recordings", run, tmp_path / "kept")
-    for rel in (*FILES, "tables/recordings.md", *(f"figures/scores_by_category.{e}" for e in ("png", "pdf", "txt"))):
+    # the suite's tables (recordings, and table2_baselines for its crepe and logmel), not the
+    # demo's other tables that a checkout also holds
+    tables = [f"tables/{t}.{e}" for t in ("recordings", "table2_baselines") for e in ("md", "csv", "tex")]
+    figure = [f"figures/scores_by_category.{e}" for e in ("png", "pdf", "txt")]
+    for rel in (*FILES, *tables, *figure, "tables/table3_fusion.md"):
         (run / "reports" / rel).parent.mkdir(parents=True, exist_ok=True)
         (run / "reports" / rel).write_text(rel)
     kept = publish("recordings", run, tmp_path / "kept")
     rels = {p.relative_to(tmp_path / "kept").as_posix() for p in kept}
-    assert rels == {
-        *FILES,
-        "tables/recordings.md",
-        "README.md",
-        *(f"figures/scores_by_category.{e}" for e in ("png", "pdf", "txt")),
-    }
+    assert rels == {*FILES, *tables, *figure, "README.md"}
     assert (tmp_path / "kept" / "metrics.json").read_text() == "metrics.json"
     assert "suite=recordings" in (tmp_path / "kept" / "README.md").read_text()

@@ -5,7 +5,7 @@ the main job). A suite run in its own worktree is kept in the main checkout with
 
     python -m hearflow.report.publish --suite recordings --run ../hearflow-rec --into reports/recordings
 
-which copies that run's metrics (with intervals), tables, the category figure, the score
+which copies that run's metrics (with intervals), the tables of its suite, the category figure, the score
 plot data and report.html into `--into`, and writes a README naming the suite, the commit the
 run was made from and the command that made it. Nothing is recomputed.
 """
@@ -20,8 +20,16 @@ from pathlib import Path
 from hearflow.core.io import atomic_path
 
 FILES = ("metrics.json", "metrics_ci.json", "report.html", "plots/scores.csv", "plots/scores_by_category.csv")
-FOLDERS = ("tables",)
 FIGURE = "scores_by_category"  # the category figure
+
+
+def suite_tables(suite: str, run: Path) -> list[str]:
+    """reports/tables/<table>.{md,csv,tex} of the tables the run's suite writes (its own
+    params: a checkout also holds the demo's committed tables, which are not the run's)."""
+    from hearflow.workflow.config import load_params, make_plan
+
+    plan = make_plan(load_params(Path(run) / "params.yaml", {"suite": suite}))
+    return [f"tables/{t}.{ext}" for t in plan.tables for ext in ("md", "csv", "tex")]
 
 
 def _commit(run: Path) -> str:
@@ -38,21 +46,17 @@ def publish(suite: str, run: Path, into: Path, commit: str | None = None) -> lis
     """Copy run/reports/... into `into` (replaced whole, atomically); return the files kept.
     `commit`: the commit the run's code was (default: the run folder's git HEAD)."""
     reports = Path(run) / "reports"
-    missing = [f for f in (*FILES, *FOLDERS, f"figures/{FIGURE}.png") if not (reports / f).exists()]
+    files = [*FILES, *suite_tables(suite, run), *(f"figures/{FIGURE}.{ext}" for ext in ("png", "pdf", "txt"))]
+    missing = [f for f in files if not (reports / f).exists()]
     if missing:
         raise FileNotFoundError(
             f"{reports}: no finished `{suite}` run here ({', '.join(missing)} missing); run "
             f"`snakemake --cores all --config suite={suite}` in {run} first"
         )
     with atomic_path(into) as tmp:
-        for rel in FILES:
+        for rel in files:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(reports / rel, tmp / rel)
-        for rel in FOLDERS:
-            shutil.copytree(reports / rel, tmp / rel)
-        (tmp / "figures").mkdir()
-        for ext in ("png", "pdf", "txt"):
-            shutil.copy2(reports / "figures" / f"{FIGURE}.{ext}", tmp / "figures" / f"{FIGURE}.{ext}")
         (tmp / "README.md").write_text(
             f"# `{suite}` suite results\n\n"
             f"A finished run of `snakemake --cores 2 --config suite={suite}` at commit {commit or _commit(Path(run))}, "
