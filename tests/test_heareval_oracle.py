@@ -113,7 +113,7 @@ def _tolerance(test_clips: int) -> float:
     return max(0.02, 3.0 / test_clips)
 
 
-def _pinned_engine(engine: str, emb, **kwargs) -> dict:
+def _pinned_engine(engine: str, emb, threads: int = 2, **kwargs) -> dict:
     """benchmarks.probe_compare.run_engine in a process of its own under the reproducible
     numerics pins (hearflow.core.numerics: AVX2 kernels, fixed threads), which the heareval runner it
     starts inherits: where two grid points' validation scores tie up to rounding, which one is
@@ -128,7 +128,7 @@ def _pinned_engine(engine: str, emb, **kwargs) -> dict:
         "kw = json.loads(sys.argv[3]); print(json.dumps(run_engine(sys.argv[1], Path(sys.argv[2]), **kw)))"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
-    env.update(numerics.environment({"mode": "reproducible", "threads": 2}))
+    env.update(numerics.environment({"mode": "reproducible", "threads": threads}))
     res = subprocess.run(
         [sys.executable, "-c", code, engine, str(emb), json.dumps(kwargs)], capture_output=True, text=True, env=env
     )
@@ -143,7 +143,7 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     "heareval"), on each demo task's log-mel embeddings: the same chosen hyper-parameters,
     every metric within the fixed tolerance above (measured: at most 5e-8 apart; best
     epochs can differ by a few where the validation curve is flat, and are reported)."""
-    import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from benchmarks.probe_compare import demo_embeddings
     from hearflow.core import hear
@@ -158,20 +158,23 @@ def test_heareval_s_own_grid_search_on_every_demo_task(tmp_path, heareval_python
     for scale in sorted(set(scales.values())):
         chosen = [t for t in DEMO_TASKS if scales[t] == scale]
         dirs.update(demo_embeddings(tmp_path / f"scale{scale}", seed=42, scale=scale, tasks=chosen))
+    # Eight runs (4 tasks x 2 engines), each in its own process with one thread (probes this
+    # small are fastest on one; both engines compute with the same pins), two at a time.
+    common = {"grid": None, "max_grid_points": 8, "seed": 42, "device": "cpu", "threads": 1}
+    runs = {(task, "native"): dict(rng="heareval") for task in dirs}
+    runs |= {(task, "heareval"): dict(heareval_python=str(heareval_python)) for task in dirs}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(_pinned_engine, key[1], dirs[key[0]], **common, **kw) for key, kw in runs.items()}
+        results = {key: f.result() for key, f in futures.items()}
     report, failures = {}, []
     for task, emb in dirs.items():
-        common = {"grid": None, "max_grid_points": 8, "seed": 42, "device": "cpu"}
-        t0 = time.time()
-        native = _pinned_engine("native", emb, rng="heareval", **common)
-        t1 = time.time()
-        kit = _pinned_engine("heareval", emb, heareval_python=str(heareval_python), **common)
-        t2 = time.time()
+        native, kit = results[task, "native"], results[task, "heareval"]
         clips = min(len(hear.read_target_labels(emb, s)) for s in hear.Task.load(emb).splits)
         tol = _tolerance(clips)
         diffs = {m: abs(native["metrics"][m] - v) for m, v in kit["metrics"].items()}
         report[task] = {
-            "native_s": round(t1 - t0, 1),
-            "heareval_s": round(t2 - t1, 1),
+            "native_s": round(native["seconds"], 1),
+            "heareval_s": round(kit["seconds"], 1),
             "tolerance": tol,
             "hparams": [kit["hparams"], {k: native["hparams"][k] for k in kit["hparams"]}],
             "best_epochs": [[f["best_epoch"] for f in kit["folds"]], [f["best_epoch"] for f in native["folds"]]],
