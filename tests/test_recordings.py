@@ -35,6 +35,7 @@ import yaml
 
 from hearflow.data import decode as dec
 from hearflow.data import recordings as rec
+from hearflow.data import soundfonts
 from tests.conftest import ROOT, copy_checkout
 
 LEADERBOARD = ROOT.parent / "shared" / "data" / "hear2021-leaderboard.csv"
@@ -194,7 +195,7 @@ def test_a_missing_package_is_named_with_the_apt_command(tmp_path, monkeypatch):
 def test_midi_file_bytes_by_hand():
     """One note: header (format 0, 1 track, 1000 ticks per quarter), tempo 1 s per quarter,
     bank select, program change, note on at 10 ms, off 200 ms later, all-notes-off at 500 ms."""
-    got = rec.midi_file([rec.Note(128, 5, 9, 38, 100)], slot_ms=500, hold_ms=200)
+    got = soundfonts.midi_file([soundfonts.Note(128, 5, 9, 38, 100)], slot_ms=500, hold_ms=200)
     track = bytes.fromhex(
         "00 ff5103 0f4240"  # tempo 1,000,000 us per quarter
         "00 b9 00 80"  # channel 10: bank select 128

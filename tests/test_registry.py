@@ -210,6 +210,7 @@ def test_rule_registry_has_every_rule_snakemake_knows():
     script exists; each rule's phase is its rule file."""
     listed = _snakemake(ROOT, "--list-rules").stdout.split()  # the demo's, and the sim's own rule
     listed += _snakemake(ROOT, "--list-rules", "--config", "suite=hear2021-sim").stdout.split()
+    listed += _snakemake(ROOT, "--list-rules", "--config", "suite=recordings").stdout.split()
     rules = rule_registry()
     assert set(rules) == set(listed) - {"all"}
     for rule in rules.values():
@@ -218,6 +219,7 @@ def test_rule_registry_has_every_rule_snakemake_knows():
     assert rules["probe"].script == "scripts/probe.py" and rules["embed"].sizing == "embed"
     assert rules["demo_archive"].suites == ("demo",) and rules["download"].suites is None
     assert rules["sim_archive"].suites == ("hear2021-sim",)
+    assert rules["recordings_archive"].suites == ("recordings",)
 
 
 def test_every_key_a_rule_reads_exists():
@@ -225,7 +227,7 @@ def test_every_key_a_rule_reads_exists():
     hear2021 or the hear2021-sim plan (a typo would silently leave stages without that param, since a key a job
     lacks, such as a real model's `standin`, is left out; `settings` checks plain keys itself)."""
     found: dict[tuple[str, str], bool] = {}
-    for suite in ("demo", "hear2021", "hear2021-sim"):
+    for suite in ("demo", "hear2021", "hear2021-sim", "recordings"):
         params = load_params(ROOT / "params.yaml", {"suite": suite})
         plan = make_plan(params)
         values = {"model": list(plan.models), "cfg": list(plan.configs), "task": list(plan.tasks)}

@@ -55,20 +55,29 @@ import io
 import json
 import logging
 import shutil
-import struct
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hearflow.core.hear import ARCHIVE_RATE
+from hearflow.data.soundfonts import Note, drum, melodic, render
+from hearflow.data.spoken import (  # noqa: F401 (the language task's sources, re-exported)
+    ASTERISK,
+    ASTERISK_VOICES,
+    KLETTRES,
+    KLETTRES_DIRS,
+    LANGUAGE_COUNTS,
+    LANGUAGE_TASK,
+    LANGUAGES,
+    language_clips,
+    language_sources,
+)
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = ARCHIVE_RATE
-PEAK = 0.5
 
 # ------------------------------------------------------------------------------ sources
 
@@ -86,38 +95,6 @@ PACKAGE_FILES: dict[str, str] = {
     "asterisk-core-sounds-ru-wav": "/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU",
 }
 
-
-@dataclass(frozen=True)
-class Bank:
-    """A set of recorded samples and the program that renders MIDI with it."""
-
-    package: str
-    path: str  # the soundfont
-    drum_bank: int  # the MIDI bank of its drum kit (fluidsynth: 128 on channel 10)
-    drum_channel: int  # 0-based
-
-
-BANKS: dict[str, Bank] = {
-    "FluidR3Mono": Bank("fluidr3mono-gm-soundfont", PACKAGE_FILES["fluidr3mono-gm-soundfont"], 128, 9),
-    "TimGM6mb": Bank("timgm6mb-soundfont", PACKAGE_FILES["timgm6mb-soundfont"], 128, 9),
-    # avldrums: one preset per file, bank 0 program 0, played on a melodic channel
-    "BlackPearl": Bank("avldrums.lv2-soundfont", "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", 0, 0),
-    "RedZeppelin": Bank("avldrums.lv2-soundfont", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2", 0, 0),
-}
-
-LANGUAGES = ("en", "es", "fr", "it", "ru")
-LANGUAGE_TASK = "rec_language-v1-full"
-KLETTRES = "/usr/share/klettres"
-# klettres folders per language (en: the US and the British speaker)
-KLETTRES_DIRS = {"en": ("en", "en_GB"), "es": ("es",), "fr": ("fr",), "it": ("it",), "ru": ("ru",)}
-ASTERISK_VOICES = {
-    "en": "en_US_f_Allison",
-    "es": "es_MX_f_Allison",
-    "fr": "fr_CA_f_June",
-    "it": "it_IT_m_Carlo",
-    "ru": "ru_RU_f_IvrvoiceRU",
-}
-ASTERISK = "/usr/share/asterisk/sounds"
 
 # ------------------------------------------------------------------------------ tasks
 
@@ -155,8 +132,6 @@ DRUM_STROKES = {
 }
 DRUM_VELOCITIES = (70, 127)
 DRUM_FOLDS = ("BlackPearl", "RedZeppelin", "FluidR3Mono", "TimGM6mb")
-LANGUAGE_COUNTS = {"train": 12, "valid": 6, "test": 12}
-LANGUAGE_MIN_S = {"klettres": 0.3, "asterisk": 0.8}  # shorter files are left out (asterisk has 0-s ones)
 
 
 @dataclass(frozen=True)
@@ -276,94 +251,6 @@ def lock_key(task: str, name: str) -> str:
     return f"{name} ({', '.join(f'{p}={v}' for p, v in versions.items())})"
 
 
-# ------------------------------------------------------------------------------ rendering
-
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-@dataclass(frozen=True)
-class Note:
-    bank: int
-    program: int
-    channel: int
-    key: int
-    velocity: int
-
-
-def midi_file(notes: list[Note], *, slot_ms: int, hold_ms: int) -> bytes:
-    """A type-0 Standard MIDI File: note k sounds at k * slot_ms (+10 ms after its bank and
-    program change) for hold_ms; 1 tick = 1 ms (1000 ticks per quarter at 60 bpm); a final
-    all-notes-off at len(notes) * slot_ms keeps renderers going to the end of the last slot."""
-    events = [(0, b"\xff\x51\x03" + (1_000_000).to_bytes(3, "big"))]
-    for k, n in enumerate(notes):
-        t = k * slot_ms
-        events += [
-            (t, bytes([0xB0 | n.channel, 0, n.bank])),
-            (t, bytes([0xC0 | n.channel, n.program])),
-            (t + 10, bytes([0x90 | n.channel, n.key, n.velocity])),
-            (t + 10 + hold_ms, bytes([0x80 | n.channel, n.key, 0])),
-        ]
-    events.append((len(notes) * slot_ms, bytes([0xB0, 123, 0])))
-    track, now = b"", 0
-    for t, data in sorted(events, key=lambda e: e[0]):  # stable: same-time events keep their order
-        track += _vlq(t - now) + data
-        now = t
-    track += _vlq(0) + b"\xff\x2f\x00"
-    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1000) + b"MTrk" + struct.pack(">I", len(track)) + track
-
-
-def render(
-    bank: str, notes: list[Note], *, clip_s: float, slot_s: float = 3.0, hold_s: float = 0.8
-) -> list[np.ndarray]:
-    """Render `notes` with one bank, one clip per note: float32 mono at SAMPLE_RATE, clip_s
-    long from the note's start. One renderer call for all notes (a soundfont loads once)."""
-    from hearflow.data.decode import decode, to_mono
-
-    spec = BANKS[bank]
-    fix = f"reinstall {spec.package} and fluidsynth: apt-get install --reinstall {spec.package} fluidsynth"
-    with tempfile.TemporaryDirectory(prefix="hearflow-render-") as work:
-        mid, wav = Path(work) / "notes.mid", Path(work) / "notes.wav"
-        mid.write_bytes(midi_file(notes, slot_ms=round(slot_s * 1000), hold_ms=round(hold_s * 1000)))
-        cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SAMPLE_RATE)]
-        cmd += ["-F", str(wav), spec.path, str(mid)]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if res.returncode != 0 or not wav.exists():
-            raise RuntimeError(f"fluidsynth failed on {spec.path} ({res.stderr.strip()[-500:]}); {fix}")
-        audio, rate = decode(wav, what=f"{bank} (fluidsynth)", fix=fix)
-    audio = to_mono(audio)
-    if rate != SAMPLE_RATE:
-        raise RuntimeError(f"fluidsynth wrote {rate} Hz, asked for {SAMPLE_RATE}")
-    n, slot = round(clip_s * SAMPLE_RATE), round(slot_s * SAMPLE_RATE)
-    audio = np.concatenate([audio, np.zeros(max(0, len(notes) * slot - len(audio)), np.float32)])
-    clips = []
-    for k, note in enumerate(notes):
-        clip = audio[k * slot : k * slot + n]
-        peak = float(np.abs(clip).max())
-        if peak == 0.0:
-            raise RuntimeError(
-                f"{bank}: program {note.program} (bank {note.bank}) key {note.key} rendered silence; "
-                f"the {spec.package} package lacks it or is damaged; {fix}"
-            )
-        clips.append((clip * (PEAK / peak)).astype(np.float32))
-    return clips
-
-
-def _melodic(bank: str, program: int, key: int, velocity: int = 100) -> Note:
-    return Note(0, program, 0, key, velocity)
-
-
-def _drum(bank: str, key: int, velocity: int) -> Note:
-    spec = BANKS[bank]
-    return Note(spec.drum_bank, 0, spec.drum_channel, key, velocity)
-
-
 # ------------------------------------------------------------------------------ task contents
 
 
@@ -381,7 +268,7 @@ def _pitch(spec: TaskSpec) -> dict[str, dict[str, tuple[np.ndarray, str]]]:
     out = {}
     for split, (bank, programs) in PITCH_SPLITS.items():
         items = [
-            (_melodic(bank, p, key), _clip_name(bank, f"p{p:03d}", f"n{key:03d}"), str(key))
+            (melodic(p, key), _clip_name(bank, f"p{p:03d}", f"n{key:03d}"), str(key))
             for p in programs
             for key in PITCH_NOTES
         ]
@@ -393,7 +280,7 @@ def _family(spec: TaskSpec) -> dict[str, dict[str, tuple[np.ndarray, str]]]:
     out = {}
     for split, (bank, which) in FAMILY_SPLITS.items():
         items = [
-            (_melodic(bank, programs[i], key), _clip_name(bank, f"p{programs[i]:03d}", f"n{key:03d}"), family)
+            (melodic(programs[i], key), _clip_name(bank, f"p{programs[i]:03d}", f"n{key:03d}"), family)
             for family, programs in FAMILIES.items()
             for i in which
             for key in FAMILY_NOTES
@@ -406,77 +293,11 @@ def _drums(spec: TaskSpec) -> dict[str, dict[str, tuple[np.ndarray, str]]]:
     out = {}
     for fold, bank in zip(spec.splits, DRUM_FOLDS):
         items = [
-            (_drum(bank, key, vel), _clip_name(bank, f"k{key:03d}", f"v{vel:03d}"), stroke)
+            (drum(bank, key, vel), _clip_name(bank, f"k{key:03d}", f"v{vel:03d}"), stroke)
             for key, stroke in DRUM_STROKES.items()
             for vel in DRUM_VELOCITIES
         ]
         out[fold] = _rendered_split(bank, items, spec.duration_s)
-    return out
-
-
-def _spread(paths: list[Path], count: int) -> list[Path]:
-    """`count` of the sorted `paths`, evenly spaced (every content kind, not the first words)."""
-    if len(paths) < count:
-        raise ValueError(f"{len(paths)} eligible recordings, {count} needed")
-    idx = np.linspace(0, len(paths) - 1, count).round().astype(int)
-    return [paths[i] for i in idx]
-
-
-def language_sources(root: str | Path = "/") -> dict[str, dict[str, list[Path]]]:
-    """{split: {language: [recording]}}: the files the language task reads, chosen by rule
-    from the sorted file lists (durations from the file headers)."""
-    import soundfile as sf
-
-    def long_enough(paths, min_s):
-        keep = []
-        for path in sorted(paths):
-            try:
-                info = sf.info(path)
-            except Exception:  # undecodable: kept, so decoding names it and stops
-                keep.append(path)
-                continue
-            if info.frames >= min_s * info.samplerate:
-                keep.append(path)
-        return keep
-
-    out = {split: {} for split in LANGUAGE_COUNTS}
-    for lang in LANGUAGES:
-        kl = [_root_path(root, KLETTRES) / d for d in KLETTRES_DIRS[lang]]
-        syllab = long_enough([p for d in kl for p in (d / "syllab").glob("*.ogg")], LANGUAGE_MIN_S["klettres"])
-        alpha = long_enough([p for d in kl for p in (d / "alpha").glob("*.ogg")], LANGUAGE_MIN_S["klettres"])
-        voice = _root_path(root, ASTERISK) / ASTERISK_VOICES[lang]
-        prompts = [p for p in voice.rglob("*.wav") if "silence" not in p.relative_to(voice).parts]
-        prompts = long_enough(prompts, LANGUAGE_MIN_S["asterisk"])
-        for split, files in (("train", syllab), ("valid", alpha), ("test", prompts)):
-            try:
-                out[split][lang] = _spread(files, LANGUAGE_COUNTS[split])
-            except ValueError as err:
-                raise ValueError(f"recordings suite, rec_language-v1-full, {split}, {lang}: {err}") from None
-    return out
-
-
-def _language(spec: TaskSpec, root: str | Path = "/") -> dict[str, dict[str, tuple[np.ndarray, str]]]:
-    from hearflow.data.decode import decode_mono, fit_length
-
-    n = round(spec.duration_s * SAMPLE_RATE)
-    out = {}
-    for split, by_lang in language_sources(root).items():
-        clips = {}
-        for lang, paths in by_lang.items():
-            for path in paths:
-                source = "klettres" if "klettres" in path.parts else "asterisk"
-                package = "klettres-data" if source == "klettres" else f"asterisk-core-sounds-{lang}-wav"
-                audio = decode_mono(
-                    path, SAMPLE_RATE, what=package, fix=f"reinstall it: apt-get install --reinstall {package}"
-                )
-                peak = float(np.abs(audio).max())
-                base = _root_path(root, KLETTRES if source == "klettres" else f"{ASTERISK}/{ASTERISK_VOICES[lang]}")
-                stem = "_".join(path.relative_to(base).with_suffix("").parts)  # e.g. en_GB_syllab_arm
-                name = _clip_name(source, lang, stem)
-                if name in clips:
-                    raise ValueError(f"recordings suite, {LANGUAGE_TASK}: two recordings map to clip {name}")
-                clips[name] = (fit_length(audio * (PEAK / peak), n), lang)
-        out[split] = clips
     return out
 
 
@@ -485,7 +306,7 @@ def task_audio(task: str, root: str | Path = "/") -> dict[str, dict[str, tuple[n
     spec = _spec(task)
     check_packages(task, root)
     if task == LANGUAGE_TASK:
-        return _language(spec, root)
+        return language_clips(spec.duration_s, root)
     return {"rec_pitch-v1-full": _pitch, "rec_family-v1-full": _family, "rec_drums-v1-full": _drums}[task](spec)
 
 
