@@ -70,17 +70,3 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     if len(audio) >= n:
         return audio[:n]
     return np.concatenate([audio, np.zeros(n - len(audio), dtype=audio.dtype)])
-
-
-def pcm16_wav(audio: np.ndarray, rate: int) -> bytes:
-    """Mono float audio as the bytes of a 16-bit PCM WAV (clipped to [-1, 1])."""
-    import io
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(int(rate))
-        f.writeframes(np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-    return out.getvalue()

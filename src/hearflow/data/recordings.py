@@ -53,7 +53,6 @@ import csv
 import functools
 import io
 import json
-import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -73,9 +72,8 @@ from hearflow.data.spoken import (  # noqa: F401 (the language task's sources, r
     LANGUAGES,
     language_clips,
     language_sources,
+    root_path,
 )
-
-log = logging.getLogger(__name__)
 
 SAMPLE_RATE = ARCHIVE_RATE
 
@@ -200,10 +198,6 @@ def _spec(task: str) -> TaskSpec:
     return TASKS[task]
 
 
-def _root_path(root: Path, path: str) -> Path:
-    return Path(root) / path.lstrip("/")
-
-
 def check_packages(task: str, root: str | Path = "/") -> None:
     """Stop, naming every missing package and the apt command, unless all that `task` reads
     is installed (under `root`: "/" but for tests)."""
@@ -211,7 +205,7 @@ def check_packages(task: str, root: str | Path = "/") -> None:
     for package in _spec(task).packages:
         path = PACKAGE_FILES[package]
         found = shutil.which(Path(path).name) if path.startswith("/usr/bin/") else None
-        if not (found or _root_path(root, path).exists()):
+        if not (found or root_path(root, path).exists()):
             missing.append((package, path))
     if missing:
         names = " ".join(p for p, _ in missing)
@@ -336,7 +330,7 @@ def metadata(task: str, versions: dict[str, str]) -> dict:
 def task_files(task: str, root: str | Path = "/") -> dict[str, bytes]:
     """Every file of the task directory, {relative path: bytes}: metadata, vocabulary, split
     label files and 48000/<split>/*.wav."""
-    from hearflow.data.decode import pcm16_wav
+    from hearflow.data.simtask import wav_bytes
 
     spec = _spec(task)
     audio = task_audio(task, root)
@@ -351,7 +345,7 @@ def task_files(task: str, root: str | Path = "/") -> dict[str, bytes]:
         clips = audio[split]
         labels = {name: [label] for name, (_, label) in sorted(clips.items())}
         files[f"{split}.json"] = json.dumps(labels, indent=1, sort_keys=True).encode()
-        files.update({f"{SAMPLE_RATE}/{split}/{name}": pcm16_wav(a, SAMPLE_RATE) for name, (a, _) in clips.items()})
+        files.update({f"{SAMPLE_RATE}/{split}/{name}": wav_bytes(a, SAMPLE_RATE) for name, (a, _) in clips.items()})
     return files
 
 

@@ -121,7 +121,8 @@ def _tone(rng: np.random.Generator, hz: float, start_s: float, n: int, rate: int
     return x / max(np.max(np.abs(x)), 1e-9)
 
 
-def _wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+def wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+    """Mono float audio as the bytes of a 16-bit PCM WAV, clipped to [-1, 1]."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as f:
         f.setnchannels(1)
@@ -171,7 +172,7 @@ def _scattered_events(
         audio[s:e] += 0.5 * _tone(rng, _class_hz(vocab, c), s / rate, e - s, rate)
         events.append({"label": vocab[c], "start": round(start, 3), "end": round(start + length, 3)})
     events.sort(key=lambda ev: (ev["start"], ev["label"]))
-    return events, _wav_bytes(audio / max(1.0, np.max(np.abs(audio))), rate)
+    return events, wav_bytes(audio / max(1.0, np.max(np.abs(audio))), rate)
 
 
 def _split_clips(
@@ -214,7 +215,7 @@ def _split_clips(
                 {"label": vocab[c], "start": round(s_, 3), "end": round(e_, 3)}
                 for c, (s_, e_) in zip((a, b), spans, strict=True)
             ]
-            wavs[name] = _wav_bytes(audio, rate)
+            wavs[name] = wav_bytes(audio, rate)
             continue
         if not cover:  # classes in turn, no twins: a split need not hold every class
             classes = [i % k, (i + 1) % k] if multilabel else [i % k]
@@ -231,7 +232,7 @@ def _split_clips(
             classes = [j % k, (j + 1) % k] if multilabel else [j % k]
             names = [vocab[c] for c in classes]
         audio = noise + sum(0.5 * _tone(rng, _class_hz(vocab, c), 0.0, n, rate) for c in classes) / len(classes)
-        labels[name], wavs[name] = names, _wav_bytes(audio, rate)
+        labels[name], wavs[name] = names, wav_bytes(audio, rate)
         if cover and i < 2 * k:
             cache[classes[0]] = wavs[name]
     return labels, wavs

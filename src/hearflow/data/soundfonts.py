@@ -110,14 +110,18 @@ def render(
     clips = []
     for k, note in enumerate(notes):
         clip = audio[k * slot : k * slot + n]
-        peak = float(np.abs(clip).max())
-        if peak == 0.0:
+        if not np.any(clip):
             raise RuntimeError(
                 f"{bank}: program {note.program} (bank {note.bank}) key {note.key} rendered silence; "
                 f"the {spec.package} package lacks it or is damaged; {fix}"
             )
-        clips.append((clip * (PEAK / peak)).astype(np.float32))
+        clips.append(peak_normalised(clip))
     return clips
+
+
+def peak_normalised(audio: np.ndarray) -> np.ndarray:
+    """`audio` (not silent) scaled to peak PEAK, float32."""
+    return (audio * (PEAK / float(np.abs(audio).max()))).astype(np.float32)
 
 
 def melodic(program: int, key: int, velocity: int = 100) -> Note:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hearflow.core.hear import ARCHIVE_RATE
-from hearflow.data.soundfonts import PEAK
+from hearflow.data.soundfonts import peak_normalised
 
 SAMPLE_RATE = ARCHIVE_RATE
 LANGUAGE_TASK = "rec_language-v1-full"
@@ -35,7 +35,8 @@ LANGUAGE_COUNTS = {"train": 12, "valid": 6, "test": 12}
 LANGUAGE_MIN_S = {"klettres": 0.3, "asterisk": 0.8}  # shorter files are left out (asterisk has 0-s ones)
 
 
-def _root_path(root: str | Path, path: str) -> Path:
+def root_path(root: str | Path, path: str) -> Path:
+    """An absolute install path under `root` ("/" but for tests)."""
     return Path(root) / path.lstrip("/")
 
 
@@ -66,10 +67,10 @@ def language_sources(root: str | Path = "/") -> dict[str, dict[str, list[Path]]]
 
     out = {split: {} for split in LANGUAGE_COUNTS}
     for lang in LANGUAGES:
-        kl = [_root_path(root, KLETTRES) / d for d in KLETTRES_DIRS[lang]]
+        kl = [root_path(root, KLETTRES) / d for d in KLETTRES_DIRS[lang]]
         syllab = long_enough([p for d in kl for p in (d / "syllab").glob("*.ogg")], LANGUAGE_MIN_S["klettres"])
         alpha = long_enough([p for d in kl for p in (d / "alpha").glob("*.ogg")], LANGUAGE_MIN_S["klettres"])
-        voice = _root_path(root, ASTERISK) / ASTERISK_VOICES[lang]
+        voice = root_path(root, ASTERISK) / ASTERISK_VOICES[lang]
         prompts = [p for p in voice.rglob("*.wav") if "silence" not in p.relative_to(voice).parts]
         prompts = long_enough(prompts, LANGUAGE_MIN_S["asterisk"])
         for split, files in (("train", syllab), ("valid", alpha), ("test", prompts)):
@@ -81,9 +82,9 @@ def language_sources(root: str | Path = "/") -> dict[str, dict[str, list[Path]]]
 
 
 def language_clips(duration_s: float, root: str | Path = "/") -> dict[str, dict[str, tuple[np.ndarray, str]]]:
+    """{split: {clip name: (audio float32 at 48 kHz, language)}} of the language task."""
     from hearflow.data.decode import decode_mono, fit_length
 
-    """{split: {clip name: (audio float32 at 48 kHz, language)}} of the language task."""
     n = round(duration_s * SAMPLE_RATE)
     out = {}
     for split, by_lang in language_sources(root).items():
@@ -95,12 +96,11 @@ def language_clips(duration_s: float, root: str | Path = "/") -> dict[str, dict[
                 audio = decode_mono(
                     path, SAMPLE_RATE, what=package, fix=f"reinstall it: apt-get install --reinstall {package}"
                 )
-                peak = float(np.abs(audio).max())
-                base = _root_path(root, KLETTRES if source == "klettres" else f"{ASTERISK}/{ASTERISK_VOICES[lang]}")
+                base = root_path(root, KLETTRES if source == "klettres" else f"{ASTERISK}/{ASTERISK_VOICES[lang]}")
                 stem = "_".join(path.relative_to(base).with_suffix("").parts)  # e.g. en_GB_syllab_arm
                 name = f"{source}-{lang}-{stem}.wav"
                 if name in clips:
                     raise ValueError(f"recordings suite, {LANGUAGE_TASK}: two recordings map to clip {name}")
-                clips[name] = (fit_length(audio * (PEAK / peak), n), lang)
+                clips[name] = (fit_length(peak_normalised(audio), n), lang)
         out[split] = clips
     return out
