@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,6 @@ def main() -> int:
     for rev in args.revs:
         with tempfile.TemporaryDirectory(prefix="bootstrap-bench-") as tmp:
             runs.append(run(rev, Path(tmp)))
-            shutil.rmtree(tmp, ignore_errors=True)
         print(f"{rev}: {runs[-1]['wall_s']} s", file=sys.stderr)
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -267,11 +267,11 @@ def test_clips_are_48k_mono_pcm_of_the_stated_length(built):
 
 def test_pitch_labels_match_an_outside_pitch_tracker(built):
     """torchcrepe's pitch tracker (CREPE tiny, voiced frames every 60 ms, median) hears the
-    labelled pitch class within 50 cents in every clip, and the labelled octave too in at least
-    80% of the train and valid clips checked (the rest are its octave errors on the bassoon,
-    the valid instrument) and in every test clip. Every
-    test clip is checked, every other train and valid clip (each note of each instrument in
-    turn), to keep the inner loop short."""
+    labelled pitch class within 50 cents in every clip checked, and the labelled octave too in
+    at least 80% of the train and valid clips checked (the rest are its octave errors on the
+    bassoon, the valid instrument) and in every test clip. Every test clip is checked, and
+    every other train and valid clip (each note of each instrument in turn), to keep the
+    inner loop short."""
     import soundfile as sf
     import soxr
     import torch
