@@ -3,7 +3,7 @@ import re
 import sys
 from pathlib import Path
 
-from hearflow.workflow.config import make_plan, validate_params, wide_probes
+from hearflow.workflow.config import make_plan, validate_params, wide_embeds, wide_probes
 from hearflow.data.archives import archive_name, archive_url
 from hearflow.workflow.dvcgen import settle_mtimes
 from hearflow.core.hear import ARCHIVE_RATE
@@ -47,6 +47,9 @@ if PLAN.suite in ("demo", "hear2021-sim", "recordings") and ARCHIVE_RATES != (AR
 # The suite's probe jobs: one per configuration over every task (rule probe_wide), or one
 # per (configuration, task) (rule probe); suites.<suite>.probe_jobs, rules/probe.smk.
 WIDE_PROBES = wide_probes(config)
+# The suite's embedding jobs: one per model over every task (rule embed_wide), or one per
+# (model, task) (rule embed); suites.<suite>.embed_jobs, rules/embed.smk.
+WIDE_EMBEDS = wide_embeds(config)
 PYTHON = sys.executable  # the interpreter running Snakemake (shell rules call it)
 # Jobs import hearflow from this checkout, whichever environment (--sdm conda) runs them.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")) if p)
@@ -215,8 +218,10 @@ def embed_mem_mb(wildcards, attempt):
 
 
 def embed_runtime(wildcards, input, attempt):
+    """Minutes for the audio of the job's task, or of every task for a wide job (embed_wide)."""
     spec = embed_request(wildcards.model)
-    return res.runtime_minutes(spec, res.audio_seconds(input.task), attempt, config["resources"]["min_runtime"])
+    seconds = sum(res.audio_seconds(t) for t in input.tasks) if "tasks" in input.keys() else res.audio_seconds(input.task)
+    return res.runtime_minutes(spec, seconds, attempt, config["resources"]["min_runtime"])
 
 
 def job_threads(rule_name):

@@ -205,6 +205,47 @@ def test_sigkilled_embedding_job_resumes_from_its_shards(tmp_path):
                 assert (out / view / name).read_bytes() == (tmp_path / "uninterrupted" / view / name).read_bytes()
 
 
+def test_a_wide_embedding_job_stopped_in_its_second_task_reuses_the_first_one(tmp_path, monkeypatch, caplog):
+    """embed_tasks (rule embed_wide): the job dies in the second task's third batch; Snakemake
+    removes every output of the failed job, the first task's too; the restarted job computes
+    only the second task's missing batches, writes what narrow jobs (embed_task per task)
+    write, and clears every task's batches at the end."""
+    import shutil
+
+    from hearflow.embed import job
+
+    # two tasks of 4 + 2 + 2 clips, one batch per clip
+    tasks = [make_task(tmp_path / "data", name=f"toy{n}-v1-full", seed=i) for i, n in enumerate("ab")]
+    narrow = [_embed(t, tmp_path / "narrow" / t.root.name, batch_size=1) for t in tasks]
+    outs = [tmp_path / "members" / t.root.name for t in tasks]
+    assert [t.root.name for t in tasks] == ["toya-v1-full", "toyb-v1-full"]
+    pairs = [(t.root, o) for t, o in zip(tasks, outs, strict=True)]
+    real, calls = job._embed_batch, []
+
+    def dies_in_b(*args, **kw):
+        calls.append(Path(args[2]).parents[1].name)  # the task (audio_dir: <task>/16000/<split>)
+        if calls.count("toyb-v1-full") == 3:
+            raise RuntimeError("killed")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(job, "_embed_batch", dies_in_b)
+    with pytest.raises(RuntimeError, match="killed"):
+        job.embed_tasks(pairs, **CREPE, batch_size=1, progress=False)
+    assert calls.count("toya-v1-full") == 8 and outs[0].is_dir() and not outs[1].exists()
+    shutil.rmtree(outs[0])  # what Snakemake does with a failed job's outputs
+
+    monkeypatch.setattr(job, "_embed_batch", real)
+    with caplog.at_level(logging.INFO, logger="hearflow"):
+        job.embed_tasks(pairs, **CREPE, batch_size=1, progress=False)
+    records = read_run_records(caplog.text)
+    assert [(r["shards_reused"], r["shards_computed"]) for r in records] == [(8, 0), (2, 6)]
+    for got, want in zip(outs, narrow, strict=True):
+        assert not shard_dir(got).exists()
+        files = sorted(p.relative_to(want) for p in want.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(got) for p in got.rglob("*") if p.is_file())
+        assert all((got / f).read_bytes() == (want / f).read_bytes() for f in files), got
+
+
 def test_shards_from_other_settings_are_not_reused(tmp_path, caplog):
     task = make_task(tmp_path / "t")
     stale = shard_dir(tmp_path / "out")

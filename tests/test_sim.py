@@ -289,6 +289,45 @@ def test_the_e2e_configs_cover_every_kind():
 
 
 @pytest.mark.e2e
+def test_one_wide_embedding_job_per_model_sized_for_every_task(sim_run, tmp_path):
+    """suites.hear2021-sim.embed_jobs: wide: one embed_wide job per model (Snakemake's own
+    records), each task's batches cleared once the job was done; on a cluster each job asks
+    for the runtime of the audio of all 20 tasks (resources.embed: minutes per audio hour,
+    hearflow.workflow.resources), here from a dry run with 10 minutes per audio second, so
+    that the sum is above the min_runtime floor."""
+    from hearflow.core.smk import read_records
+    from hearflow.workflow import resources as res
+    from tests.test_slurm import _dry_run_resources
+
+    repo = sim_run
+    params = _e2e_params(repo)
+    plan = make_plan(params)
+    assert not list((repo / "logs" / "embed").glob("*/*.log"))  # no narrow job ran
+    for model in MODELS:
+        [record] = read_records(repo / "logs" / "embed" / f"{model}.log")
+        assert record["rule"] == "embed_wide" and record["wildcards"] == {"model": model}
+        assert not list((repo / "results" / "members" / model).glob(".*.shards"))
+
+    sizes = {"resources": {"min_runtime": 1, "embed": {"default": {"minutes_per_audio_hour": 36000}}}}
+    (tmp_path / "sizes.yaml").write_text(yaml.safe_dump(sizes))
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--forcerun", "embed_wide", "--configfile", "e2e.yaml"]
+    cmd += [str(tmp_path / "sizes.yaml"), "--config", "suite=hear2021-sim"]
+    dry = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=True)
+    planned = _dry_run_resources(dry.stdout)["embed_wide"]
+    assert len(planned) == len(MODELS)
+    sized = deep_merge(params, sizes)["resources"]
+    want, longest = set(), {}
+    for model in MODELS:
+        seconds = [res.audio_seconds(repo / "data" / "tasks" / str(plan.rate(model)) / t) for t in TASKS]
+        spec = res.request(sized["embed"], model)
+        want.add(str(res.runtime_minutes(spec, sum(seconds), 1, 1)))
+        longest[model] = res.runtime_minutes(spec, max(seconds), 1, 1)
+    assert {r["runtime"] for r in planned} == want
+    assert max(int(r["runtime"]) for r in planned) > max(longest.values())  # more than one task's audio
+
+
+@pytest.mark.e2e
 def test_every_task_goes_through_every_phase(sim_run):
     """All 20 task directories: fetched over HTTP from the mirror on 127.0.0.1, verified
     against the committed lock, extracted and resampled with their real metadata, embedded by

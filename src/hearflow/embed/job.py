@@ -12,6 +12,11 @@ Writes, in heareval's format (one directory per view, each a complete embedding 
                           of N equal time groups joined group-major, [N * D] (hearflow.core.pooling)
     <out>/provenance.json model, options, checkpoint revision, stand-in flag, numerics
 
+`embed_tasks` is a wide job (rule embed_wide): one model, loaded once, over every task of a
+suite. Each task's finished batches are kept until the last task is done, so a wide job
+killed in its fifth task reassembles the first four from their batches when it is restarted
+(Snakemake removes a failed job's outputs) instead of embedding them again.
+
 Scene tasks are embedded with the model's scene settings (CREPE: 250 ms hop), event tasks
 with its timestamp settings (CREPE: 50 ms hop); each task needs only one of the two.
 
@@ -25,6 +30,7 @@ frames unchanged (`pads_exactly`), up to `max_padding` of the batch's samples.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -106,20 +112,19 @@ def embed_task(
     scene_groups: tuple[int, ...] | list[int] = (),
     progress: bool = True,
     provenance: dict | None = None,
+    loaded: tuple[ModelModule, EmbeddingModel] | None = None,
+    keep_shards: bool = False,
 ) -> Path:
-    """Embed every clip of every split of one task with one model; see the module doc."""
+    """Embed every clip of every split of one task with one model; see the module doc.
+    `loaded`: the (module, model) of `load_member` when the caller embeds several tasks with
+    one model; `keep_shards`: leave the finished batches for the caller to clear (a wide job)."""
     import torch
     from tqdm import tqdm
-
-    from hearflow.embed.models import check_model, import_module
 
     if precision not in PRECISIONS:
         raise ValueError(f"embed.precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     start = time.time()
-    mod = import_module(module)
-    imported = time.time()
-    model = check_model(mod.load_model(**options, device=device), module)  # before any audio is read
-    log.info("%s: module imported in %.3f s, model loaded in %.3f s", module, imported - start, time.time() - imported)
+    mod, model = loaded or load_member(module, options, device)  # before any audio is read
     task = hear.Task.load(task_dir)
     hear.check_task_layout(task, model.sample_rate)
     scene = not task.is_event
@@ -239,9 +244,48 @@ def embed_task(
             },
         )
         log_run(task.name, start, shards_reused=shards.reused, shards_computed=shards.computed)
-    shards.clear()  # the output is complete: partial results are no longer needed
+    if not keep_shards:
+        shards.clear()  # the output is complete: partial results are no longer needed
     log.info("%s: %d batches computed, %d reused from an interrupted run", task.name, shards.computed, shards.reused)
     return out_dir
+
+
+def load_member(module: str, options: dict, device: str | None = None) -> tuple[ModelModule, EmbeddingModel]:
+    """Import model module `module` and load its model with `options` on `device`; the time of
+    each is logged."""
+    from hearflow.embed.models import check_model, import_module
+
+    start = time.time()
+    mod = import_module(module)
+    imported = time.time()
+    model = check_model(mod.load_model(**options, device=device), module)
+    log.info("%s: module imported in %.3f s, model loaded in %.3f s", module, imported - start, time.time() - imported)
+    return mod, model
+
+
+def embed_tasks(
+    pairs: list[tuple[Path, Path]], *, module: str, options: dict, device: str | None = None, **settings
+) -> list[Path]:
+    """A wide job: `embed_task` on each (task_dir, out_dir) in order with one model, loaded
+    once. Every task's finished batches stay on disk until the last task is written, so a
+    restarted job reuses the tasks it had finished (module doc); `settings` are embed_task's."""
+    loaded = load_member(module, options, device)
+    for i, (task_dir, out_dir) in enumerate(pairs, 1):
+        start = time.time()
+        embed_task(
+            task_dir,
+            out_dir,
+            module=module,
+            options=options,
+            device=device,
+            loaded=loaded,
+            keep_shards=True,
+            **settings,
+        )
+        log.info("embed %d/%d %s: done in %.1f s", i, len(pairs), out_dir.name, time.time() - start)
+    for _, out_dir in pairs:
+        shutil.rmtree(shard_dir(out_dir), ignore_errors=True)  # every output is complete
+    return [out for _, out in pairs]
 
 
 def _embed_batch(

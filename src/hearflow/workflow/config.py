@@ -181,17 +181,28 @@ class Plan:
         return tuple(sorted({self.rate(m) for m in self.models}))
 
 
-PROBE_JOBS = ("narrow", "wide")
+JOB_SHAPES = ("narrow", "wide")
+
+
+def _job_shape(params: dict, key: str) -> bool:
+    value = params["suites"][params["suite"]].get(key, "narrow")
+    if value not in JOB_SHAPES:
+        raise ValueError(f"params: suites.{params['suite']}.{key} is {value!r}; choose one of {JOB_SHAPES}")
+    return value == "wide"
 
 
 def wide_probes(params: dict) -> bool:
     """Whether the active suite probes one configuration on every task in one job (rule
     probe_wide; suites.<suite>.probe_jobs: wide) rather than one job per (configuration,
     task) (narrow, the default)."""
-    value = params["suites"][params["suite"]].get("probe_jobs", "narrow")
-    if value not in PROBE_JOBS:
-        raise ValueError(f"params: suites.{params['suite']}.probe_jobs is {value!r}; choose one of {PROBE_JOBS}")
-    return value == "wide"
+    return _job_shape(params, "probe_jobs")
+
+
+def wide_embeds(params: dict) -> bool:
+    """Whether the active suite embeds every task with one model in one job (rule embed_wide;
+    suites.<suite>.embed_jobs: wide: one interpreter start and one model load instead of one
+    per task) rather than one job per (model, task) (narrow, the default)."""
+    return _job_shape(params, "embed_jobs")
 
 
 def make_plan(params: dict) -> Plan:

@@ -39,7 +39,7 @@ import yaml
 from hearflow.core.codedeps import code_files
 from hearflow.core.hear import ARCHIVE_RATE
 from hearflow.embed.models import registry as model_registry
-from hearflow.workflow.config import ROOT, Plan, load_params, make_plan, wide_probes
+from hearflow.workflow.config import ROOT, Plan, load_params, make_plan, wide_embeds, wide_probes
 from hearflow.workflow.dvcfile import parse_cmd, stage_paths
 from hearflow.workflow.keys import key_sources
 from hearflow.workflow.rules import ALL_KEYS, RuleSpec, rule_registry
@@ -239,13 +239,25 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
     modules = model_registry(root / "src" / "hearflow" / "embed" / "models")
     for model, spec in plan.models.items():
         upstream = [standin_dir(model)] if "standin" in spec else []
+        extra = [modules[spec["module"]].module]
+        if wide_embeds(params):  # suites.<suite>.embed_jobs: one job over every task
+            out[stage_name("embed", model)] = [
+                jobs(
+                    rules["embed_wide"],
+                    [member_dir(model, task) for task in plan.tasks],
+                    [task_dir(plan.rate(model), task) for task in plan.tasks] + upstream,
+                    wildcards={"model": model},
+                    extra_modules=extra,
+                )
+            ]
+            continue
         out[stage_name("embed", model)] = [
             jobs(
                 rules["embed"],
                 [member_dir(model, task)],
                 [task_dir(plan.rate(model), task)] + upstream,
                 wildcards={"model": model, "task": task},
-                extra_modules=[modules[spec["module"]].module],
+                extra_modules=extra,
             )
             for task in plan.tasks
         ]

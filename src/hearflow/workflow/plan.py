@@ -101,7 +101,7 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
     and resampling per task, one embedding per model and task, one ensemble and probe per
     config and task (one probe per config with wide probe jobs), one layer-wise probe per per-layer model and scene task), the report's
     jobs together under "report"."""
-    from hearflow.workflow.config import make_plan, wide_probes
+    from hearflow.workflow.config import make_plan, wide_embeds, wide_probes
     from hearflow.workflow.targets import SYNTH_RULES, layer_probe_scores, report_figures, report_outputs
 
     params = dict(params, suite=suite)
@@ -116,7 +116,8 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
         "extract": n_tasks * len(direct),
         "resample": n_tasks * len(resampled),
         "standin": sum("standin" in spec for spec in plan.models.values()),
-        "embed": n_tasks * len(plan.models),
+        # wide embedding jobs (suites.<suite>.embed_jobs): one per model over every task
+        **({"embed_wide": len(plan.models)} if wide_embeds(params) else {"embed": n_tasks * len(plan.models)}),
         "ensemble": n_tasks * n_cfg,
         # wide probe jobs (suites.<suite>.probe_jobs): one per config over every task
         **({"probe_wide": n_cfg} if wide_probes(params) else {"probe": n_tasks * n_cfg}),
