@@ -12,6 +12,7 @@ from hearflow.workflow.rules import rule_settings
 from hearflow.workflow.targets import (
     archive_file,
     config_dir,
+    layer_probe_pairs,
     layer_scores_file,
     member_dir,
     mirror_archive,
@@ -220,7 +221,9 @@ def embed_mem_mb(wildcards, attempt):
 def embed_runtime(wildcards, input, attempt):
     """Minutes for the audio of the job's task, or of every task for a wide job (embed_wide)."""
     spec = embed_request(wildcards.model)
-    seconds = sum(res.audio_seconds(t) for t in input.tasks) if "tasks" in input.keys() else res.audio_seconds(input.task)
+    seconds = (
+        sum(res.audio_seconds(t) for t in input.tasks) if "tasks" in input.keys() else res.audio_seconds(input.task)
+    )
     return res.runtime_minutes(spec, seconds, attempt, config["resources"]["min_runtime"])
 
 

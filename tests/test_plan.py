@@ -72,13 +72,14 @@ def test_slurm_submissions_of_the_demo_equal_the_measured_run():
     """reports/benchmarks/orchestration.json: `snakemake --profile slurm` on the one-node
     cluster submitted 45 Slurm jobs for the demo (profiles/slurm groups), with one probe job
     per (config, task) as then (narrow; the wide probe jobs of today's demo fold each
-    config's ensembles and probes into one component: 3 submissions fewer)."""
+    config's ensembles and probes into one component: 3 submissions fewer, and its 6
+    layer-wise probes into one job per model: 4 fewer)."""
     rows = json.loads((ROOT / "reports" / "benchmarks" / "orchestration.json").read_text())["rows"]
     measured = {r["case"]: r for r in rows}["slurm snakemake"]["slurm_jobs"]
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     narrow = deep_merge(PARAMS, {"suites": {"demo": {"probe_jobs": "narrow"}}})
     assert plan.slurm_jobs(plan.job_counts(narrow, "demo"), profile) == measured == 45
-    assert plan.slurm_jobs(plan.job_counts(PARAMS, "demo"), profile) == 42
+    assert plan.slurm_jobs(plan.job_counts(PARAMS, "demo"), profile) == 38
 
 
 @pytest.mark.parametrize("suite", ["hear2021", "hear2021-sim"])

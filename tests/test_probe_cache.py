@@ -166,3 +166,52 @@ def test_a_killed_wide_job_resumes_without_redoing_finished_tasks(tmp_path):
     whole = _pairs(dirs, tmp_path / "whole")
     assert run_probes(whole, cache=tmp_path / "fresh", **args) == {d.name: "computed" for d in dirs}
     assert _bytes(killed) == _bytes(whole)
+
+
+def _members(root: Path, n: int = 2) -> list[Path]:
+    """Member dirs of one model (results/members/<model>/<task>): two per-layer views each."""
+    import shutil
+
+    members = []
+    for i, task in enumerate(_tasks(root / "emb", n=n, rows=90)):
+        member = root / "members" / "m" / f"task{i}"
+        for layer in ("00", "01"):
+            shutil.copytree(task, member / "layers" / layer)
+        (member / "provenance.json").write_text(json.dumps({"model": "m", "stand_in": True}))
+        members.append(member)
+    return members
+
+
+def test_a_wide_layer_probe_job_stopped_in_its_second_task_computes_only_that_task_again(tmp_path, monkeypatch):
+    """run_layer_probes (rule probe_layers_wide): the job dies in its second task; the
+    restarted job copies the first task's scores from the cache and computes the second; both
+    are the bytes of narrow jobs (run_layer_probe per task). Its keys are not those of a probe
+    of a config on the same dir."""
+    from hearflow.probe import job
+
+    members = _members(tmp_path)
+    layer_args = {"engine": "linear", "seed": 42, "linear": {"epochs": 3}, "device": "cpu"}
+    narrow = [(m, tmp_path / "narrow" / m.name / "scores.json") for m in members]
+    for m, out in narrow:
+        out.parent.mkdir(parents=True)
+        job.run_layer_probe(m, out, **layer_args)
+
+    wide, cache = _pairs(members, tmp_path / "wide"), tmp_path / "cache"
+    real = job.run_layer_probe
+
+    def dies_in_task1(member_dir, out, **kw):
+        if member_dir.name == "task1":
+            raise RuntimeError("killed")
+        return real(member_dir, out, **kw)
+
+    monkeypatch.setattr(job, "run_layer_probe", dies_in_task1)
+    with pytest.raises(RuntimeError, match="killed"):
+        job.run_layer_probes(wide, cache=cache, **layer_args)
+    assert len(list(cache.glob("*.json"))) == 1
+    for _, out in wide:
+        out.unlink(missing_ok=True)  # what Snakemake does with a failed job's outputs
+    monkeypatch.setattr(job, "run_layer_probe", real)
+    assert job.run_layer_probes(wide, cache=cache, **layer_args) == {"task0": "cached", "task1": "computed"}
+    assert _bytes(wide) == _bytes(narrow)
+    keys = {p.stem for p in cache.glob("*.json")}
+    assert probe_key(members[0], layer_args) not in keys

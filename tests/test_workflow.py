@@ -83,8 +83,9 @@ def test_dry_run_plans_every_phase(tmp_path):
     assert PHASES <= set(counts)
     assert counts["embed"] == 4 * 4  # one job per (model, task), not per configuration
     assert counts["resample"] == 2 * 4  # 16 kHz (CREPE, stand-ins) and 32 kHz (logmel)
-    assert counts["probe_layers"] == 2 * 3  # SSL stand-ins x scene tasks (events have no layers/)
     assert counts["probe_wide"] == 14 and "probe" not in counts  # one per demo config, every task
+    # one per SSL stand-in over its 3 scene tasks (events have no layers/)
+    assert counts["probe_layers_wide"] == 2 and "probe_layers" not in counts
 
 
 def test_hear2021_dry_run_needs_no_network(tmp_path):
@@ -94,6 +95,7 @@ def test_hear2021_dry_run_needs_no_network(tmp_path):
     assert counts["embed"] == 6 * 20  # hubert_xlarge, hubert_large, wav2vec2_large, crepe_full, logmel, passt
     assert "demo_archive" not in counts
     assert counts["probe_layers"] == 3 * 18  # hubert_xlarge, hubert_large, wav2vec2_large x scene tasks
+    assert "probe_layers_wide" not in counts
     assert counts["probe"] == 15 * 20 and "probe_wide" not in counts  # narrow: one per (config, task)
 
 

@@ -3,12 +3,15 @@
     run_probe(Path("results/configs/logmel/demo_tones-v1-full"), Path("scores.json"), engine="native", ...)
     run_probes([(emb_dir, out), ...], cache=Path("results/cache/probe"), engine="native", ...)  # wide job
     run_layer_probe(Path("results/members/hubert_standin/demo_tones-v1-full"), Path("scores.json"), ...)
+    run_layer_probes([(member_dir, out), ...], cache=Path("results/cache/probe_layers"), ...)  # wide job
 
 A wide job (rule probe_wide: one configuration, every task of the suite, one interpreter
 start instead of one per task) keeps each task's scores in a content-addressed cache
 (`probe_key`: the embedding dir's bytes, the engine's settings, the hearflow code and library
 versions it runs, the numerics), so that when the job reruns (one task's embeddings changed)
-or restarts after a kill it computes only the tasks whose key it has not seen.
+or restarts after a kill it computes only the tasks whose key it has not seen. A wide
+layer-wise job (rule probe_layers_wide: one model, every scene task) does the same with its
+member dirs (`run_layer_probes`, results/cache/probe_layers).
 
 Engines (params `probe.engine`) are hearflow.probe.ENGINES: `native` (heareval's protocol,
 grid points trained together), `heareval` (the official kit's runner in its own
@@ -107,6 +110,9 @@ KEY_LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "heareval", "sed_eva
 #: The script of wide probe jobs: the key hashes it and every hearflow module it imports,
 #: transitively, lazy imports too (hearflow.core.codedeps: the probe stage's DVC code deps).
 PROBE_SCRIPTS = ("scripts/probe_wide.py",)
+#: The same for wide layer-wise probe jobs (rule probe_layers_wide).
+LAYER_PROBE_CACHE = "results/cache/probe_layers"
+LAYER_PROBE_SCRIPTS = ("scripts/probe_layers_wide.py",)
 
 
 def _dir_digest(path: Path) -> str:
@@ -121,14 +127,14 @@ def _dir_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _code_digest() -> dict:
+def _code_digest(scripts: tuple[str, ...] = PROBE_SCRIPTS) -> dict:
     """The digest of the probe scripts and every hearflow module they import (the probe
     stage's code deps in dvc.yaml), and the versions of the libraries that compute or score
     (KEY_LIBRARIES)."""
     from hearflow.core.codedeps import ROOT, code_files
 
     h = hashlib.sha256()
-    for rel in code_files(list(PROBE_SCRIPTS), root=ROOT):
+    for rel in code_files(list(scripts), root=ROOT):
         h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
     versions = {}
     for lib in KEY_LIBRARIES:
@@ -165,31 +171,50 @@ def run_probes(
     task changed, only new work is done. Returns {emb_dir name: "computed" | "cached"}; each
     is logged with its time. `log_dir`: where the heareval engine's runner output goes, a
     file <task>.heareval.log per task."""
+
+    def compute(emb_dir: Path, out: Path) -> None:
+        task_log = log_dir / f"{emb_dir.name}.heareval.log" if log_dir is not None else None
+        run_probe(emb_dir, out, log=task_log, **engine_args)
+
+    return _cached_runs("probe", pairs, cache, engine_args, _code_digest(PROBE_SCRIPTS), compute)
+
+
+def run_layer_probes(pairs: list[tuple[Path, Path]], *, cache: Path, **layer_args) -> dict[str, str]:
+    """A wide layer-wise job: `run_layer_probe` on each (member_dir, out) in order, with the
+    cache of `run_probes` (keyed by the member dir's bytes and `layer_args`)."""
+
+    def compute(member_dir: Path, out: Path) -> None:
+        run_layer_probe(member_dir, out, **layer_args)
+
+    args = {"layer_probe": True, **layer_args}  # never the key of a probe of a config
+    return _cached_runs("layer probe", pairs, cache, args, _code_digest(LAYER_PROBE_SCRIPTS), compute)
+
+
+def _cached_runs(what: str, pairs, cache: Path, args: dict, code: dict, compute) -> dict[str, str]:
     log = logging.getLogger("hearflow")
-    code = _code_digest()
     cache.mkdir(parents=True, exist_ok=True)
     done = {}
-    for i, (emb_dir, out) in enumerate(pairs, 1):
+    for i, (src, out) in enumerate(pairs, 1):
         start = time.time()
-        key = probe_key(emb_dir, engine_args, code)
+        key = probe_key(src, args, code)
         entry = cache / f"{key}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         if entry.is_file():
             with atomic_path(out) as tmp:
                 tmp.write_bytes(entry.read_bytes())
-            done[emb_dir.name] = "cached"
+            done[src.name] = "cached"
         else:
-            task_log = log_dir / f"{emb_dir.name}.heareval.log" if log_dir is not None else None
-            run_probe(emb_dir, out, log=task_log, **engine_args)
+            compute(src, out)
             with atomic_path(entry) as tmp:  # a killed job leaves no half-written entry
                 tmp.write_bytes(out.read_bytes())
-            done[emb_dir.name] = "computed"
+            done[src.name] = "computed"
         log.info(
-            "probe %d/%d %s: %s in %.1f s (cache key %s)",
+            "%s %d/%d %s: %s in %.1f s (cache key %s)",
+            what,
             i,
             len(pairs),
-            emb_dir.name,
-            done[emb_dir.name],
+            src.name,
+            done[src.name],
             time.time() - start,
             key[:12],
         )

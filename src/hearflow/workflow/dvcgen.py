@@ -285,7 +285,7 @@ def stage_jobs(params: dict, root: Path = ROOT) -> dict[str, list[Jobs]]:
     if pairs:
         out["probe_layers"] = [
             jobs(
-                rules["probe_layers"],
+                rules["probe_layers_wide" if wide_probes(params) else "probe_layers"],
                 [layer_scores_file(m, t) for mm, t in pairs if mm == m],
                 [member_dir(m, t) for mm, t in pairs if mm == m],
                 wildcards={"model": m},

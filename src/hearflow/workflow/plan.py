@@ -102,7 +102,13 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
     config and task (one probe per config with wide probe jobs), one layer-wise probe per per-layer model and scene task), the report's
     jobs together under "report"."""
     from hearflow.workflow.config import make_plan, wide_embeds, wide_probes
-    from hearflow.workflow.targets import SYNTH_RULES, layer_probe_scores, report_figures, report_outputs
+    from hearflow.workflow.targets import (
+        SYNTH_RULES,
+        layer_probe_pairs,
+        layer_probe_scores,
+        report_figures,
+        report_outputs,
+    )
 
     params = dict(params, suite=suite)
     plan = make_plan(params)
@@ -121,7 +127,12 @@ def job_counts(params: dict, suite: str) -> dict[str, int]:
         "ensemble": n_tasks * n_cfg,
         # wide probe jobs (suites.<suite>.probe_jobs): one per config over every task
         **({"probe_wide": n_cfg} if wide_probes(params) else {"probe": n_tasks * n_cfg}),
-        "probe_layers": len(layer_probe_scores(plan)),
+        # wide probe jobs probe every layer of a model on every scene task in one job too
+        **(
+            {"probe_layers_wide": len({m for m, _ in layer_probe_pairs(plan)})}
+            if wide_probes(params)
+            else {"probe_layers": len(layer_probe_scores(plan))}
+        ),
     }
     synth = SYNTH_RULES.get(suite)
     if synth:
