@@ -3,24 +3,12 @@
 from pathlib import Path
 
 from hearflow.core.smk import run, set_threads
-from hearflow.embed.job import embed_task
+from hearflow.embed.job import embed_task, job_settings
 
 
 def main(smk):
     set_threads(smk.threads)
-    embed_task(
-        Path(smk.input.task),
-        Path(smk.output[0]),
-        module=smk.params.module,
-        options=dict(smk.params.options),
-        batch_size=smk.params.batch_size,
-        max_padding=smk.params.max_padding,
-        max_batch_seconds=smk.params.max_batch_seconds,
-        precision=smk.params.precision,
-        device=smk.params.device,
-        scene_groups=list(smk.params.scene_groups),
-        provenance={"model": smk.wildcards.model},
-    )
+    embed_task(Path(smk.input.task), Path(smk.output[0]), **job_settings(smk))
 
 
 run(snakemake, main)  # noqa: F821

@@ -5,23 +5,12 @@ job recomputes only what it had not finished."""
 from pathlib import Path
 
 from hearflow.core.smk import run, set_threads
-from hearflow.embed.job import embed_tasks
+from hearflow.embed.job import embed_tasks, job_settings
 
 
 def main(smk):
     set_threads(smk.threads)
-    embed_tasks(
-        [(Path(t), Path(o)) for t, o in zip(smk.input.tasks, smk.output, strict=True)],
-        module=smk.params.module,
-        options=dict(smk.params.options),
-        batch_size=smk.params.batch_size,
-        max_padding=smk.params.max_padding,
-        max_batch_seconds=smk.params.max_batch_seconds,
-        precision=smk.params.precision,
-        device=smk.params.device,
-        scene_groups=list(smk.params.scene_groups),
-        provenance={"model": smk.wildcards.model},
-    )
+    embed_tasks([(Path(t), Path(o)) for t, o in zip(smk.input.tasks, smk.output, strict=True)], **job_settings(smk))
 
 
 run(snakemake, main)  # noqa: F821

@@ -250,6 +250,22 @@ def embed_task(
     return out_dir
 
 
+def job_settings(smk) -> dict:
+    """The embed_task settings of an embedding job (rules embed and embed_wide pass the same
+    params): every keyword argument of `embed_task` and `embed_tasks` but the paths."""
+    return {
+        "module": smk.params.module,
+        "options": dict(smk.params.options),
+        "batch_size": smk.params.batch_size,
+        "max_padding": smk.params.max_padding,
+        "max_batch_seconds": smk.params.max_batch_seconds,
+        "precision": smk.params.precision,
+        "device": smk.params.device,
+        "scene_groups": list(smk.params.scene_groups),
+        "provenance": {"model": smk.wildcards.model},
+    }
+
+
 def load_member(module: str, options: dict, device: str | None = None) -> tuple[ModelModule, EmbeddingModel]:
     """Import model module `module` and load its model with `options` on `device`; the time of
     each is logged."""

@@ -221,6 +221,21 @@ def _cached_runs(what: str, pairs, cache: Path, args: dict, code: dict, compute)
     return done
 
 
+def layer_settings(params, threads: int) -> dict:
+    """The settings of a layer-wise probe job (rules probe_layers and probe_layers_wide pass
+    the same params): the keyword arguments of `run_layer_probe` and `run_layer_probes` but
+    the paths. The grid settings are None unless the layer engine is native (rules/probe.smk)."""
+    return {
+        "engine": params.engine,
+        "seed": params.seed,
+        "linear": dict(params.linear),
+        "grid": dict(params.grid) if params.grid else None,
+        "max_grid_points": params.max_grid_points or 8,
+        "device": params.device,
+        "workers": threads,
+    }
+
+
 def layer_dirs(member_dir: Path) -> list[Path]:
     """A member's per-layer views, layers/NN, in layer order."""
     return sorted((p for p in (member_dir / "layers").glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
